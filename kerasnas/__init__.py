@@ -1,0 +1,9 @@
+"""kerasnas: weight-sharing neural architecture search for Keras 3."""
+
+__version__ = "0.1.0"
+
+from kerasnas import layers
+from kerasnas import ops
+from kerasnas import sampling
+from kerasnas import spaces
+from kerasnas.supernet import Supernet

@@ -1,0 +1,451 @@
+"""Image-classification datasets as `tf.data` pipelines, with sample indices.
+
+Sources:
+
+- `"digits"`: scikit-learn's bundled 8x8 digits (offline, 1,797 images,
+  10 classes). Pixel values 0..16 are scaled to [0, 1] and repeated over
+  3 channels. The train/test split is fixed: a permutation with
+  `numpy.random.default_rng(0)`, whose first `n // 5` (359) samples form the
+  test set and the other 1,438 the train set (each kept in original order).
+- `"cifar10"`, `"cifar100"`: TensorFlow Datasets (`tfds.load(...,
+  as_supervised=True)`), read fully into memory.
+- A path to a `.npz` file with keys `x_train`, `y_train`, `x_test`, `y_test`
+  (images `(n, h, w[, c])`, uint8 in [0, 255] or float in [0, 1]).
+
+Labels and indices are int64. Images are float32, channels last.
+"""
+
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from kerasnas.data import augment as augment_lib
+
+DATASET_NAMES = ("digits", "cifar10", "cifar100")
+SPLITS = ("train", "test", "search_train", "search_valid")
+_NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+_TFDS_INFO = {
+    "cifar10": (10, augment_lib.CIFAR10_MEAN, augment_lib.CIFAR10_STD),
+    "cifar100": (100, augment_lib.CIFAR100_MEAN, augment_lib.CIFAR100_STD),
+}
+_TFDS_SIZES = {"train": 50000, "test": 10000}
+_DIGITS_SEED = 0
+
+
+def _error(name, expected, value):
+    return ValueError(
+        f"Invalid value for argument `{name}`. Expected {expected}. "
+        f"Received: {name}={value!r}"
+    )
+
+
+def _check_int(name, value, minimum, allow_none=True):
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise _error(name, f"an int >= {minimum}", value)
+    if value < minimum:
+        raise _error(name, f"an int >= {minimum}", value)
+
+
+def _resolve(name_or_path):
+    """Returns `("digits"|"cifar10"|"cifar100"|"npz", path_or_None)`."""
+    try:
+        text = os.fspath(name_or_path)
+    except TypeError:
+        text = None
+    if isinstance(text, str):
+        if text.lower() in DATASET_NAMES:
+            return text.lower(), None
+        if text.endswith(".npz") and os.path.isfile(text):
+            return "npz", text
+    raise _error(
+        "name_or_path",
+        f"one of {DATASET_NAMES} or the path to an existing .npz file",
+        name_or_path,
+    )
+
+
+def _check_split(split, allowed=SPLITS):
+    if split not in allowed:
+        raise _error("split", f"one of {allowed}", split)
+
+
+def _read_npz(path, split):
+    with np.load(path, allow_pickle=False) as data:
+        missing = [key for key in _NPZ_KEYS if key not in data.files]
+        if missing:
+            raise _error(
+                "name_or_path",
+                f"an .npz file with keys {_NPZ_KEYS} (missing {missing})",
+                path,
+            )
+        x, y = data[f"x_{split}"], data[f"y_{split}"]
+    if x.ndim == 3:
+        x = x[..., None]
+    return x, y
+
+
+def _digits(split):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = (digits.images / 16.0).astype("float32")
+    x = np.repeat(x[..., None], 3, axis=-1)
+    order = np.random.default_rng(_DIGITS_SEED).permutation(len(x))
+    num_test = len(x) // 5
+    rows = np.sort(order[:num_test] if split == "test" else order[num_test:])
+    return x[rows], digits.target[rows]
+
+
+def _tfds(name, split, data_dir):
+    import tensorflow_datasets as tfds
+
+    ds = tfds.load(name, split=split, as_supervised=True, data_dir=data_dir)
+    xs, ys = [], []
+    for x, y in tfds.as_numpy(ds.batch(4096)):
+        xs.append(x)
+        ys.append(y)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def load_arrays(name_or_path, split="train", data_dir=None):
+    """Loads one split of a dataset as NumPy arrays (no pre-processing).
+
+    Args:
+        name_or_path: `"digits"`, `"cifar10"`, `"cifar100"`, or the path to
+            an `.npz` file with keys `x_train`, `y_train`, `x_test`, `y_test`.
+        split: `"train"` or `"test"`. (The NAS-Bench-201 search halves are
+            index sets of `"train"`: see `nb201_split`.)
+        data_dir: Optional TensorFlow Datasets data directory.
+
+    Returns:
+        A tuple `(x, y)`: `x` of shape `(n, height, width, channels)`, uint8
+        for CIFAR and uint8 `.npz` files, float32 in [0, 1] for `"digits"`;
+        `y` int64 of shape `(n,)`.
+
+    Example:
+
+    ```python
+    x, y = kerasnas.data.load_arrays("digits", "test")  # (359, 8, 8, 3)
+    ```
+    """
+    kind, path = _resolve(name_or_path)
+    _check_split(split, ("train", "test"))
+    if kind == "digits":
+        x, y = _digits(split)
+    elif kind == "npz":
+        x, y = _read_npz(path, split)
+    else:
+        x, y = _tfds(kind, split, data_dir)
+    return x, np.asarray(y).astype("int64").reshape(-1)
+
+
+def _to_unit(x):
+    """Scales uint8 images to [0, 1] floats; leaves float images as they are."""
+    if np.dtype(x.dtype) == np.uint8:
+        return x.astype("float32") / 255.0
+    return np.asarray(x, "float32")
+
+
+def info(name_or_path, data_dir=None):
+    """Describes a dataset without building a pipeline.
+
+    Normalisation statistics are the NAS-Bench-201 constants for CIFAR-10/100
+    and for `.npz` files that look like CIFAR-10 (32x32x3, 10 classes);
+    otherwise the per-channel mean/std of the train split scaled to [0, 1].
+
+    Args:
+        name_or_path: A dataset name or `.npz` path, as in `load`.
+        data_dir: Unused for the built-in sources; kept for symmetry with
+            `load`.
+
+    Returns:
+        A dict with `num_classes` (int), `image_shape` (native
+        `(height, width, channels)`), `num_examples` (a dict mapping each of
+        `"train"`, `"test"`, `"search_train"`, `"search_valid"` to a count),
+        `mean` and `std` (per-channel tuples used by `normalize=True`).
+
+    Example:
+
+    ```python
+    kerasnas.data.info("cifar10")["num_examples"]["search_train"]  # 25000
+    ```
+    """
+    del data_dir
+    kind, path = _resolve(name_or_path)
+    if kind in _TFDS_INFO:
+        classes, mean, std = _TFDS_INFO[kind]
+        shape, sizes = (32, 32, 3), dict(_TFDS_SIZES)
+    else:
+        x_train, y_train = load_arrays(name_or_path, "train")
+        _, y_test = load_arrays(name_or_path, "test")
+        classes = int(max(y_train.max(initial=-1), y_test.max(initial=-1)) + 1)
+        shape, sizes = tuple(x_train.shape[1:]), {
+            "train": len(y_train),
+            "test": len(y_test),
+        }
+        if kind == "npz" and shape == (32, 32, 3) and classes == 10:
+            mean, std = augment_lib.CIFAR10_MEAN, augment_lib.CIFAR10_STD
+        else:
+            x_train = _to_unit(x_train)
+            mean = tuple(float(v) for v in x_train.mean(axis=(0, 1, 2)))
+            std = tuple(float(v) for v in x_train.std(axis=(0, 1, 2)))
+    sizes["search_train"] = sizes["train"] // 2
+    sizes["search_valid"] = sizes["train"] - sizes["train"] // 2
+    return {
+        "num_classes": classes,
+        "image_shape": shape,
+        "num_examples": sizes,
+        "mean": mean,
+        "std": std,
+    }
+
+
+def num_classes(name_or_path):
+    """Returns the number of classes of a dataset (see `info`)."""
+    return info(name_or_path)["num_classes"]
+
+
+def _read_indices_file(indices_file, num_examples):
+    try:
+        with open(indices_file) as f:
+            content = json.load(f)
+        halves = []
+        for key in ("train", "valid"):
+            values = content[key]
+            # xautodl's cifar-split.txt stores {"train": ["int", [...]], ...}.
+            if len(values) == 2 and isinstance(values[1], list):
+                values = values[1]
+            halves.append(np.asarray(values, dtype="int64"))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise _error(
+            "indices_file",
+            'a JSON file {"train": [int, ...], "valid": [int, ...]} '
+            f"(could not read it: {e})",
+            indices_file,
+        ) from None
+    train, valid = halves
+    everything = np.concatenate(halves)
+    if everything.size and (
+        everything.min() < 0 or everything.max() >= num_examples
+    ):
+        raise _error(
+            "indices_file", f"indices in [0, {num_examples})", indices_file
+        )
+    if np.intersect1d(train, valid).size:
+        raise _error(
+            "indices_file", "disjoint train and valid indices", indices_file
+        )
+    return train, valid
+
+
+def _split_indices(num_examples, seed, indices_file):
+    if indices_file is not None:
+        return _read_indices_file(indices_file, num_examples)
+    order = np.random.default_rng(seed).permutation(num_examples)
+    half = num_examples // 2
+    return np.sort(order[:half]), np.sort(order[half:])
+
+
+def nb201_split(
+    name_or_path="cifar10", split="train", seed=0, indices_file=None
+):
+    """NAS-Bench-201's split of a train set into search-train/search-valid.
+
+    NAS-Bench-201 searches on CIFAR-10's train set cut into two halves
+    (25,000 / 25,000): weights train on one, architectures are selected on
+    the other. The official index file (xautodl's `cifar-split.txt`) is not
+    bundled; by default the split is a documented, deterministic stand-in:
+    `numpy.random.default_rng(seed).permutation(n)`, first `n // 2` positions
+    to `"search_train"`, the rest to `"search_valid"`, each half sorted.
+    Pass `indices_file` to use the official split instead.
+
+    Args:
+        name_or_path: A dataset name or `.npz` path, as in `load`.
+        split: The split that is cut in two, `"train"` (default) or `"test"`.
+        seed: Int seed of the permutation. Keep it fixed across runs: it
+            defines the split, not the training randomness.
+        indices_file: Optional path to a JSON file
+            `{"train": [...], "valid": [...]}` (xautodl's
+            `{"train": ["int", [...]], ...}` format is accepted too).
+
+    Returns:
+        A tuple `(search_train_indices, search_valid_indices)` of int64 NumPy
+        arrays: positions in the original split, disjoint.
+
+    Example:
+
+    ```python
+    train_idx, valid_idx = kerasnas.data.nb201_split("cifar10")
+    len(train_idx), len(valid_idx)  # (25000, 25000)
+    ```
+    """
+    _check_split(split, ("train", "test"))
+    _check_int("seed", seed, 0, allow_none=False)
+    num_examples = info(name_or_path)["num_examples"][split]
+    return _split_indices(num_examples, seed, indices_file)
+
+
+def load(
+    name_or_path,
+    split="train",
+    with_index=False,
+    batch_size=None,
+    shuffle=False,
+    seed=None,
+    augment=False,
+    normalize=True,
+    image_size=None,
+    data_dir=None,
+    limit=None,
+    indices_file=None,
+):
+    """Loads an image-classification split as a `tf.data.Dataset`.
+
+    The pipeline is: select the split's samples (and `limit`), attach each
+    sample's index, shuffle, then map (scale to [0, 1], resize, augment,
+    normalise), batch and prefetch. Because the index is attached before
+    shuffling, it always is the sample's position in its source split
+    (`load_arrays(name_or_path, "train")` for the search splits).
+
+    Args:
+        name_or_path: `"digits"`, `"cifar10"`, `"cifar100"`, or the path to
+            an `.npz` file with keys `x_train`, `y_train`, `x_test`, `y_test`.
+        split: `"train"`, `"test"`, or NAS-Bench-201's `"search_train"` /
+            `"search_valid"` halves of the train split (see `nb201_split`,
+            seed 0, or `indices_file`).
+        with_index: If `True`, elements are `(x, y, index)` with an int64
+            scalar index; otherwise `(x, y)`.
+        batch_size: Optional positive int. Batches (keeping the remainder)
+            and prefetches.
+        shuffle: If `True`, shuffles with a buffer of the whole split,
+            reshuffling every epoch.
+        seed: Optional int seed of the shuffle and augmentation streams: the
+            same seed gives the same sequence of epochs.
+        augment: If `True`, applies the NAS-Bench-201 training augmentation
+            (`random_crop_flip` with padding 4, before normalisation). Not
+            allowed on `"test"`.
+        normalize: If `True`, applies per-channel mean/std normalisation
+            (statistics from `info`).
+        image_size: Optional positive int; images are resized (bilinear) to
+            `image_size x image_size`, e.g. 32 for `"digits"`.
+        data_dir: Optional TensorFlow Datasets data directory.
+        limit: Optional non-negative int; keeps only the first `limit`
+            samples of the split (before shuffling).
+        indices_file: Optional official NAS-Bench-201 split file for the
+            search splits (see `nb201_split`).
+
+    Returns:
+        A `tf.data.Dataset` of `(x, y)` or `(x, y, index)`: `x` float32
+        `(height, width, channels)`, `y` int64 scalar, `index` int64 scalar
+        (with a leading batch dimension when `batch_size` is set).
+
+    Example:
+
+    ```python
+    ds = kerasnas.data.load(
+        "digits", image_size=16, with_index=True, batch_size=64,
+        shuffle=True, seed=1, augment=True,
+    )
+    x, y, index = next(iter(ds))  # (64, 16, 16, 3), (64,), (64,)
+    ```
+    """
+    kind, _ = _resolve(name_or_path)
+    _check_split(split)
+    _check_int("limit", limit, 0)
+    _check_int("batch_size", batch_size, 1)
+    _check_int("image_size", image_size, 1)
+    if augment and split == "test":
+        raise _error("augment", "False for split='test'", augment)
+
+    source = "test" if split == "test" else "train"
+    x, y = load_arrays(name_or_path, source, data_dir=data_dir)
+    if split.startswith("search_"):
+        halves = _split_indices(len(x), 0, indices_file)
+        index = halves[0] if split == "search_train" else halves[1]
+    else:
+        index = np.arange(len(x), dtype="int64")
+    if limit is not None:
+        index = index[:limit]
+    if len(index) != len(x):
+        x, y = x[index], y[index]
+    stats = info(name_or_path) if normalize else None
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y, index))
+    if shuffle:
+        ds = ds.shuffle(
+            max(len(index), 1), seed=seed, reshuffle_each_iteration=True
+        )
+    scale = 1.0 / 255.0 if np.dtype(x.dtype) == np.uint8 else 1.0
+
+    def prepare(image, label, position, element_seed=None):
+        image = tf.cast(image, tf.float32) * scale
+        if image_size is not None:
+            image = tf.image.resize(image, (image_size, image_size))
+        if element_seed is not None:
+            image = augment_lib.random_crop_flip(image, 4, seed=element_seed)
+        if stats is not None:
+            image = augment_lib.normalize(image, stats["mean"], stats["std"])
+        return (image, label, position) if with_index else (image, label)
+
+    if augment:
+        # One stateless seed per element; deterministic for a given `seed`
+        # and different every epoch.
+        seeds = tf.data.Dataset.random(
+            seed=seed, rerandomize_each_iteration=True
+        ).batch(2)
+        ds = tf.data.Dataset.zip(ds, seeds).map(
+            lambda element, s: prepare(*element, s),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    else:
+        ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+    if batch_size is not None:
+        ds = ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return ds
+
+
+def require_index(dataset, argument_name="dataset"):
+    """Checks that a dataset yields `(x, y, index)` and returns it.
+
+    Args:
+        dataset: A `tf.data.Dataset`.
+        argument_name: The argument name to report in the error message.
+
+    Returns:
+        `dataset`, unchanged.
+
+    Raises:
+        ValueError: if `dataset` is not a `tf.data.Dataset` whose elements
+            are 3-tuples with an integer scalar (or batched integer vector)
+            third element.
+
+    Example:
+
+    ```python
+    ds = kerasnas.data.require_index(
+        kerasnas.data.load("digits", with_index=True)
+    )
+    ```
+    """
+    spec = getattr(dataset, "element_spec", None)
+    ok = (
+        isinstance(dataset, tf.data.Dataset)
+        and isinstance(spec, tuple)
+        and len(spec) == 3
+        and isinstance(spec[2], tf.TensorSpec)
+        and spec[2].dtype.is_integer
+        and spec[2].shape.rank in (0, 1, None)
+    )
+    if not ok:
+        received = f"<Dataset {spec}>" if spec is not None else repr(dataset)
+        raise ValueError(
+            f"Invalid value for argument `{argument_name}`. Expected a "
+            "tf.data.Dataset of (x, y, index) with an integer index per "
+            "sample; call kerasnas.data.load(..., with_index=True). "
+            f"Received: {argument_name}={received}"
+        )
+    return dataset

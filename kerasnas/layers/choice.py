@@ -1,0 +1,105 @@
+"""The single-path choice layer: the supernet module of one decision."""
+
+import functools
+
+import keras
+from keras import ops
+
+from kerasnas.api_export import kerasnas_export
+
+
+@kerasnas_export("kerasnas.layers.Choice")
+class Choice(keras.layers.Layer):
+    """Holds every candidate of one decision and runs the selected one.
+
+    The selection is a tensor (`index`, an int32 scalar) passed at call
+    time, and the branch is picked in the graph with `keras.ops.switch`
+    (`tf.switch_case`): one trace serves every architecture, and only the
+    selected candidate runs. All candidates are built in `build()`, so the
+    layer reloads from `.keras` files and the optimizer knows every variable
+    from the first step.
+
+    Choices that carry the same `label` take the same decision (the 15 cells
+    of a NAS-Bench-201 network share one architecture).
+
+    Args:
+        candidates: list of layers, one per option, all mapping the input to
+            outputs of the same shape.
+        options: list of option names (strings), one per candidate.
+        label: the name of the decision this layer takes.
+
+    Call arguments:
+        inputs: the input tensor.
+        index: int32 scalar tensor, the position of the selected option.
+        training: Python boolean or None, passed to the candidates.
+
+    Example:
+
+    ```python
+    choice = kerasnas.layers.Choice(
+        [kerasnas.ops.get("nor_conv_3x3", channels=16),
+         kerasnas.ops.get("skip_connect", channels=16)],
+        options=["nor_conv_3x3", "skip_connect"],
+        label="edge",
+    )
+    y = choice(x, index=keras.ops.convert_to_tensor(1))
+    ```
+    """
+
+    def __init__(self, candidates, options, label, **kwargs):
+        super().__init__(**kwargs)
+        candidates = [
+            c
+            if isinstance(c, keras.layers.Layer)
+            else keras.saving.deserialize_keras_object(c)
+            for c in candidates
+        ]
+        if not candidates:
+            raise ValueError(
+                "Invalid value for argument `candidates`. Expected a non-empty "
+                f"list of layers. Received: candidates={candidates}"
+            )
+        options = [str(o) for o in options]
+        if len(options) != len(candidates):
+            raise ValueError(
+                "Invalid value for argument `options`. Expected one name per "
+                f"candidate ({len(candidates)}). Received: options={options}"
+            )
+        self.candidates = candidates
+        self.options = options
+        self.label = str(label)
+
+    def build(self, input_shape):
+        for candidate in self.candidates:
+            if not candidate.built:
+                candidate.build(input_shape)
+
+    def call(self, inputs, index, training=None):
+        if len(self.candidates) == 1:
+            return self.candidates[0](inputs, training=training)
+        branches = [
+            functools.partial(_run_candidate, c, training=training)
+            for c in self.candidates
+        ]
+        return ops.switch(ops.cast(index, "int32"), branches, inputs)
+
+    def compute_output_shape(self, input_shape):
+        return self.candidates[0].compute_output_shape(input_shape)
+
+    def candidate_variables(self, option):
+        """The trainable variables of the candidate named `option`."""
+        return self.candidates[self.options.index(option)].trainable_variables
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "candidates": [
+                keras.saving.serialize_keras_object(c) for c in self.candidates
+            ],
+            "options": list(self.options),
+            "label": self.label,
+        }
+
+
+def _run_candidate(candidate, inputs, training=None):
+    return candidate(inputs, training=training)

@@ -1,0 +1,65 @@
+"""Path samplers: how a supernet picks the architecture of each step."""
+
+import keras
+from keras import ops
+
+from kerasnas.api_export import kerasnas_export
+
+
+@kerasnas_export("kerasnas.sampling.PathSampler")
+class PathSampler(keras.layers.Layer):
+    """Base class of the samplers that choose each training step's path.
+
+    A sampler is a Layer so that its state lives in variables tracked by the
+    supernet: saved in `.keras` files and checkpoints, mirrored under a
+    distribution strategy. `Supernet` calls, inside its compiled
+    `train_step`:
+
+    - `sample(mask, seed_generator)` -> int32 vector of option indices, one
+      per choice in label order. `mask` is the supernet's `(num_choices,
+      max_options)` 0/1 float mask of allowed options; a sampler must only
+      return allowed options.
+    - `update(supernet, path, gradients, variables)` after the gradients are
+      reduced across replicas and clipped (before weight decay): the hook of
+      gradient-driven samplers such as PA&DA's. Default: nothing.
+
+    Subclasses create variables in `build()`, where `self.num_options` (the
+    number of options of each choice) and `self.labels` are known.
+    """
+
+    def bind(self, space):
+        """Attaches the sampler to a search space and builds its state."""
+        self.labels = tuple(space.labels)
+        self.num_options = tuple(space.num_options)
+        if not self.built:
+            self.build(None)
+
+    def build(self, input_shape=None):
+        self.built = True
+
+    def sample(self, mask, seed_generator):
+        raise NotImplementedError
+
+    def update(self, supernet, path, gradients, variables):
+        return None
+
+    def call(self, mask):
+        raise NotImplementedError(
+            "A PathSampler is not called; use `sample(mask, seed_generator)`."
+        )
+
+
+@kerasnas_export("kerasnas.sampling.UniformPathSampler")
+class UniformPathSampler(PathSampler):
+    """SPOS: every choice independently uniform over its allowed options."""
+
+    def sample(self, mask, seed_generator):
+        return sample_from_probabilities(mask, seed_generator)
+
+
+def sample_from_probabilities(probabilities, seed_generator):
+    """One categorical draw per row of an unnormalized `(choices, options)`
+    probability matrix (zero rows entries are never drawn) -> int32 vector."""
+    logits = ops.where(probabilities > 0, ops.log(ops.maximum(probabilities, 1e-30)), -1e9)
+    draws = keras.random.categorical(logits, 1, seed=seed_generator, dtype="int32")
+    return ops.reshape(draws, (-1,))

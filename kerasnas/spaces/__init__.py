@@ -1,0 +1,7 @@
+"""Search spaces: choices, codecs, and supernet / child builders."""
+
+from kerasnas.spaces.nas_bench_201 import BN_MODES
+from kerasnas.spaces.nas_bench_201 import NB201_EDGES
+from kerasnas.spaces.nas_bench_201 import NB201_OPS
+from kerasnas.spaces.nas_bench_201 import NasBench201
+from kerasnas.spaces.search_space import SearchSpace

@@ -1,0 +1,335 @@
+"""The NAS-Bench-201 search space (Dong & Yang, ICLR 2020)."""
+
+import re
+
+import keras
+
+from kerasnas import ops as nas_ops
+from kerasnas.api_export import kerasnas_export
+from kerasnas.layers import BatchNorm
+from kerasnas.layers import Choice
+from kerasnas.spaces.search_space import SearchSpace
+
+NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+NB201_EDGES = ("1<-0", "2<-0", "2<-1", "3<-0", "3<-1", "3<-2")
+
+# BN switches (affine, track_running_stats) per part of the network.
+BN_MODES = {
+    # The benchmark's stand-alone ("infer") network.
+    "standard": dict(stem=(True, True), cell=(True, True), block=(True, True), head=(True, True)),
+    # xautodl search models (DARTS, RSPS, SETN...), DARTS-PT and GM-NAS.
+    "search": dict(stem=(True, True), cell=(False, True), block=(True, True), head=(True, True)),
+    # PA&DA's supernet: batch statistics everywhere, no affine parameters.
+    "batch": dict(stem=(False, False), cell=(False, False), block=(False, False), head=(False, False)),
+}
+
+_STRING = re.compile(r"^\|(.+)\|\+\|(.+)\|\+\|(.+)\|$")
+
+
+@kerasnas_export("kerasnas.spaces.NasBench201")
+class NasBench201(SearchSpace):
+    """The NAS-Bench-201 cell space: 6 edges, 5 operations, 15,625 cells.
+
+    The macro network is xautodl's: a 3x3 stem conv + BN, three stages of
+    `cells_per_stage` cells (all sharing one architecture) separated by
+    stride-2 residual blocks doubling the channels, then BN + ReLU, global
+    average pooling and a linear classifier. The choices are the 6 edges of
+    the cell, labelled `"i<-j"` in NAS-Bench-201's order.
+
+    Reference:
+        Dong & Yang, "NAS-Bench-201: Extending the Scope of Reproducible
+        Neural Architecture Search", ICLR 2020.
+
+    Args:
+        num_classes: number of classes of the classifier.
+        channels: channels C of the first stage (C, 2C, 4C).
+        cells_per_stage: N, cells per stage (NAS-Bench-201: 5).
+        input_shape: (height, width, channels) of the images; height and
+            width must be divisible by 4.
+        ops: the operations of every edge (default: the 5 NAS-Bench-201 ops
+            in the benchmark's order); a subset restricts the space, e.g.
+            `ops=("nor_conv_1x1", "nor_conv_3x3")`.
+
+    Example:
+
+    ```python
+    space = kerasnas.spaces.NasBench201(num_classes=10, channels=16)
+    arch = space.from_string(
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+"
+        "|skip_connect~0|nor_conv_3x3~1|skip_connect~2|")
+    child = space.build_child(arch)
+    ```
+    """
+
+    def __init__(
+        self,
+        num_classes=10,
+        channels=16,
+        cells_per_stage=5,
+        input_shape=(32, 32, 3),
+        ops=None,
+    ):
+        for name, value in (
+            ("num_classes", num_classes),
+            ("channels", channels),
+            ("cells_per_stage", cells_per_stage),
+        ):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(
+                    f"Invalid value for argument `{name}`. Expected a positive "
+                    f"int. Received: {name}={value!r}"
+                )
+        input_shape = tuple(input_shape)
+        if (
+            len(input_shape) != 3
+            or any(not isinstance(d, int) or d < 1 for d in input_shape)
+            or input_shape[0] % 4
+            or input_shape[1] % 4
+        ):
+            raise ValueError(
+                "Invalid value for argument `input_shape`. Expected (height, "
+                "width, channels) with height and width divisible by 4. "
+                f"Received: input_shape={input_shape}"
+            )
+        ops = tuple(NB201_OPS if ops is None else ops)
+        unknown = [o for o in ops if o not in NB201_OPS]
+        if not ops or unknown:
+            raise ValueError(
+                "Invalid value for argument `ops`. Expected a non-empty subset "
+                f"of {list(NB201_OPS)}. Received: ops={list(ops)}"
+            )
+        self.num_classes = num_classes
+        self.channels = channels
+        self.cells_per_stage = cells_per_stage
+        self.input_shape = input_shape
+        self.ops = ops
+        super().__init__({edge: ops for edge in NB201_EDGES})
+
+    # === Codecs ===
+    def to_string(self, arch):
+        """Architecture dict -> NAS-Bench-201 string `|op~0|+|op~0|op~1|+...`."""
+        arch = self.validate(arch)
+        nodes = []
+        for i in (1, 2, 3):
+            nodes.append("|" + "|".join(f"{arch[f'{i}<-{j}']}~{j}" for j in range(i)) + "|")
+        return "+".join(nodes)
+
+    def from_string(self, string):
+        """NAS-Bench-201 string -> architecture dict."""
+        match = _STRING.match(string) if isinstance(string, str) else None
+        error = ValueError(
+            "Invalid value for argument `string`. Expected a NAS-Bench-201 "
+            "architecture string like '|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|"
+            f"+|skip_connect~0|none~1|skip_connect~2|'. Received: string={string!r}"
+        )
+        if match is None:
+            raise error
+        arch = {}
+        for i, group in enumerate(match.groups(), start=1):
+            tokens = group.split("|")
+            if len(tokens) != i:
+                raise error
+            for j, token in enumerate(tokens):
+                op, _, src = token.partition("~")
+                if src != str(j):
+                    raise error
+                arch[f"{i}<-{j}"] = op
+        return self.validate(arch)
+
+    # === Cost model of the stand-alone child ("standard" BN) ===
+    def _stage_shapes(self):
+        height, width = self.input_shape[:2]
+        return [(height >> s, width >> s, self.channels << s) for s in range(3)]
+
+    def params(self, arch, bn="standard"):
+        """Trainable parameters of `build_child(arch, bn=bn)`."""
+        arch = self.validate(arch)
+        modes = _bn_mode(bn)
+        stem_affine, cell_affine, block_affine, head_affine = (
+            modes[k][0] for k in ("stem", "cell", "block", "head")
+        )
+        c0 = self.channels
+        total = 9 * self.input_shape[2] * c0 + 2 * c0 * stem_affine
+        # conv (+ bias when BN is not affine) + BN affine = conv + 2C or conv + C.
+        relu_conv_bn = lambda k, cin, cout, affine: k * k * cin * cout + (2 * cout if affine else cout)
+        for s, (_, _, c) in enumerate(self._stage_shapes()):
+            if s:
+                total += relu_conv_bn(3, c // 2, c, block_affine)
+                total += relu_conv_bn(3, c, c, block_affine) + (c // 2) * c
+            per_cell = sum(
+                relu_conv_bn(int(arch[e][-1]), c, c, cell_affine)
+                for e in NB201_EDGES
+                if arch[e].startswith("nor_conv")
+            )
+            total += self.cells_per_stage * per_cell
+        c_last = 4 * c0
+        total += 2 * c_last * head_affine + c_last * self.num_classes + self.num_classes
+        return int(total)
+
+    def flops(self, arch):
+        """Multiply-accumulates of the stand-alone child (xautodl convention).
+
+        Convolutions count `k*k*Cin*Cout*Hout*Wout` (plus `Cout*Hout*Wout`
+        with a bias), the classifier `in*out + out`; pooling, BN and
+        additions count nothing.
+        """
+        arch = self.validate(arch)
+        (h0, w0, c0), *_ = stages = self._stage_shapes()
+        total = 9 * self.input_shape[2] * c0 * h0 * w0
+        for s, (h, w, c) in enumerate(stages):
+            if s:
+                total += (9 * (c // 2) * c + 9 * c * c + (c // 2) * c) * h * w
+            per_cell = sum(
+                int(arch[e][-1]) ** 2 * c * c * h * w
+                for e in NB201_EDGES
+                if arch[e].startswith("nor_conv")
+            )
+            total += self.cells_per_stage * per_cell
+        return int(total + 4 * c0 * self.num_classes + self.num_classes)
+
+    # === Builders ===
+    def build_child(self, arch, name="nb201_child", **options):
+        """The stand-alone network of `arch`: a plain functional `keras.Model`.
+
+        With the default `bn="standard"` it is NAS-Bench-201's "infer"
+        network (affine BN with moving statistics, convolutions without bias),
+        whose parameter count equals the benchmark's.
+        """
+        return self.build_network(arch=self.validate(arch), name=name, **options)
+
+    def build_supernet(
+        self,
+        path_sampler=None,
+        seed=None,
+        weight_decay=0.0,
+        clip_norm=None,
+        bn="batch",
+        synchronized_bn=False,
+        virtual_batch_size=None,
+        **kwargs,
+    ):
+        """The weight-sharing supernet of the space, a `kerasnas.Supernet`.
+
+        Args:
+            path_sampler: a `kerasnas.sampling.PathSampler` (default uniform).
+            seed: seed of the path sampling.
+            weight_decay: coupled L2 weight decay (added to the gradients).
+            clip_norm: global gradient-norm clipping (reference: 5).
+            bn: `"batch"` (PA&DA: batch statistics always, no affine),
+                `"search"` (xautodl search models) or `"standard"`.
+            synchronized_bn: batch moments over the global batch under a
+                distribution strategy, for the BN layers outside choices
+                (TF forbids cross-replica reductions inside a choice's
+                branch); use it when small per-replica batches hurt.
+            virtual_batch_size: "ghost" BN groups (see
+                `kerasnas.ops.BatchNorm`).
+            **kwargs: passed to `kerasnas.Supernet`.
+        """
+        from kerasnas.supernet import Supernet
+
+        return Supernet(
+            self,
+            path_sampler=path_sampler,
+            network_options=dict(
+                bn=bn,
+                synchronized_bn=synchronized_bn,
+                virtual_batch_size=virtual_batch_size,
+            ),
+            seed=seed,
+            weight_decay=weight_decay,
+            clip_norm=clip_norm,
+            **kwargs,
+        )
+
+    def build_network(
+        self,
+        arch=None,
+        bn="standard",
+        synchronized_bn=False,
+        virtual_batch_size=None,
+        name=None,
+    ):
+        """The functional network: the supernet's (`arch=None`) or a child's.
+
+        The supernet network takes `[images, path]` where `path` is the int32
+        vector of option indices (label order); a child takes images. Both
+        are built by this one function, so their layers carry the same names
+        and weights transfer by name (`Supernet.extract`).
+        """
+        modes = _bn_mode(bn)
+        bn_opts = {
+            part: dict(
+                affine=a,
+                track_running_stats=t,
+                synchronized=bool(synchronized_bn) and part != "cell",
+                virtual_batch_size=virtual_batch_size,
+            )
+            for part, (a, t) in modes.items()
+        }
+        images = keras.Input(shape=self.input_shape, name="images")
+        inputs = [images]
+        indices = None
+        if arch is None:
+            path = keras.Input(batch_shape=(len(NB201_EDGES),), dtype="int32", name="path")
+            inputs.append(path)
+            indices = [path[i] for i in range(len(NB201_EDGES))]
+        x = keras.layers.Conv2D(
+            self.channels, 3, padding="same", use_bias=False,
+            kernel_initializer=keras.initializers.HeNormal(), name="stem_conv",
+        )(images)
+        x = BatchNorm(name="stem_bn", **bn_opts["stem"])(x)
+        for s in range(3):
+            channels = self.channels << s
+            if s:
+                x = nas_ops.ResNetBasicBlock(channels, name=f"reduction{s}", **bn_opts["block"])(x)
+            for i in range(self.cells_per_stage):
+                x = self._cell(x, channels, f"cell{s}_{i}", arch, indices, bn_opts["cell"])
+        x = BatchNorm(name="lastact_bn", **bn_opts["head"])(x)
+        x = keras.layers.ReLU(name="lastact_relu")(x)
+        x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+        outputs = keras.layers.Dense(self.num_classes, name="classifier")(x)
+        if name is None:
+            name = "nb201_supernet_network" if arch is None else "nb201_child"
+        return keras.Model(inputs if arch is None else images, outputs, name=name)
+
+    def _cell(self, x, channels, cell_name, arch, indices, bn):
+        nodes = [x]
+        for i in (1, 2, 3):
+            terms = []
+            for j in range(i):
+                label = f"{i}<-{j}"
+                name = f"{cell_name}_e{i}{j}"
+                if arch is None:
+                    candidates = [nas_ops.get(op, channels, name=f"{name}_{op}", **bn) for op in self.ops]
+                    choice = Choice(candidates, options=self.ops, label=label, name=name)
+                    terms.append(choice(nodes[j], index=indices[NB201_EDGES.index(label)]))
+                elif arch[label] == "skip_connect":
+                    terms.append(nodes[j])
+                elif arch[label] != "none":
+                    op = arch[label]
+                    terms.append(nas_ops.get(op, channels, name=f"{name}_{op}", **bn)(nodes[j]))
+            if not terms:
+                nodes.append(nas_ops.Zero(name=f"{cell_name}_node{i}_zero")(x))
+            elif len(terms) == 1:
+                nodes.append(terms[0])
+            else:
+                nodes.append(keras.layers.Add(name=f"{cell_name}_node{i}")(terms))
+        return nodes[3]
+
+    def get_config(self):
+        return {
+            "num_classes": self.num_classes,
+            "channels": self.channels,
+            "cells_per_stage": self.cells_per_stage,
+            "input_shape": list(self.input_shape),
+            "ops": list(self.ops),
+        }
+
+
+def _bn_mode(bn):
+    if bn not in BN_MODES:
+        raise ValueError(
+            f"Invalid value for argument `bn`. Expected one of {list(BN_MODES)}. "
+            f"Received: bn={bn!r}"
+        )
+    return BN_MODES[bn]

@@ -1,0 +1,134 @@
+"""The search-space base class: choices, architectures and their codecs."""
+
+import itertools
+
+import numpy as np
+
+from kerasnas.api_export import kerasnas_export
+
+
+@kerasnas_export("kerasnas.spaces.SearchSpace")
+class SearchSpace:
+    """A description from which a supernet and its children are built.
+
+    An architecture is a plain dict `{label: option_name}` with one entry per
+    choice. Subclasses define `choices` (ordered `{label: options}`) and the
+    builders `build_network(path_or_arch, ...)`; everything else (sampling,
+    validation, index codecs, enumeration) lives here.
+
+    Args:
+        choices: ordered mapping `{label: tuple of option names}`.
+    """
+
+    def __init__(self, choices):
+        choices = {str(k): tuple(str(o) for o in v) for k, v in choices.items()}
+        for label, options in choices.items():
+            if not options:
+                raise ValueError(
+                    "Invalid value for argument `choices`. Expected at least "
+                    f"one option per choice. Received: {label}={options}"
+                )
+            if len(set(options)) != len(options):
+                raise ValueError(
+                    "Invalid value for argument `choices`. Expected distinct "
+                    f"option names. Received: {label}={options}"
+                )
+        self._choices = choices
+
+    @property
+    def choices(self):
+        """Ordered `{label: tuple_of_option_names}`."""
+        return dict(self._choices)
+
+    @property
+    def labels(self):
+        return tuple(self._choices)
+
+    @property
+    def num_options(self):
+        """Number of options of each choice, in label order."""
+        return tuple(len(o) for o in self._choices.values())
+
+    def __len__(self):
+        return int(np.prod(self.num_options, dtype=np.int64))
+
+    def validate(self, arch):
+        """Checks `arch` and returns it as a plain `{label: option}` dict.
+
+        Raises:
+            ValueError: naming the missing, extra or invalid label and the
+                allowed options.
+        """
+        if not isinstance(arch, dict):
+            raise ValueError(
+                "Invalid value for argument `arch`. Expected a dict "
+                f"{{label: option}} with labels {list(self._choices)}. "
+                f"Received: arch={arch!r}"
+            )
+        missing = [k for k in self._choices if k not in arch]
+        extra = [k for k in arch if k not in self._choices]
+        if missing or extra:
+            raise ValueError(
+                "Invalid value for argument `arch`. Expected exactly the labels "
+                f"{list(self._choices)}. Received: arch={arch!r} "
+                f"(missing: {missing}, unknown: {extra})"
+            )
+        for label, options in self._choices.items():
+            if str(arch[label]) not in options:
+                raise ValueError(
+                    f"Invalid value for argument `arch` at label {label!r}. "
+                    f"Expected one of {list(options)}. "
+                    f"Received: {label}={arch[label]!r}"
+                )
+        return {label: str(arch[label]) for label in self._choices}
+
+    def encode(self, arch):
+        """Architecture dict -> list of option indices, in label order."""
+        arch = self.validate(arch)
+        return [self._choices[k].index(arch[k]) for k in self._choices]
+
+    def decode(self, indices):
+        """List of option indices, in label order -> architecture dict."""
+        indices = [int(i) for i in np.asarray(indices).reshape(-1)]
+        if len(indices) != len(self._choices):
+            raise ValueError(
+                "Invalid value for argument `indices`. Expected "
+                f"{len(self._choices)} option indices. Received: indices={indices}"
+            )
+        arch = {}
+        for (label, options), i in zip(self._choices.items(), indices):
+            if not 0 <= i < len(options):
+                raise ValueError(
+                    f"Invalid value for argument `indices` at label {label!r}. "
+                    f"Expected an index in [0, {len(options)}). Received: {i}"
+                )
+            arch[label] = options[i]
+        return arch
+
+    def sample(self, seed=None):
+        """A uniformly random architecture (`seed`: int or numpy Generator)."""
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        return {k: v[rng.integers(len(v))] for k, v in self._choices.items()}
+
+    def enumerate(self):
+        """Every architecture of the space, in lexicographic index order."""
+        labels = list(self._choices)
+        for combo in itertools.product(*self._choices.values()):
+            yield dict(zip(labels, combo))
+
+    def get_config(self):
+        return {"choices": {k: list(v) for k, v in self._choices.items()}}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.get_config() == other.get_config()
+
+    def __hash__(self):
+        return hash(repr(self.get_config()))
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"

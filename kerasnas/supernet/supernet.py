@@ -1,0 +1,543 @@
+"""The weight-sharing supernet: a `keras.Model` trained SPOS-style by `fit`."""
+
+import numpy as np
+import keras
+import tensorflow as tf
+from keras import ops
+
+from kerasnas.api_export import kerasnas_export
+from kerasnas.layers import BatchNorm
+from kerasnas.layers import Choice
+from kerasnas.layers import calibration_scope
+from kerasnas.sampling import PathSampler
+from kerasnas.sampling import UniformPathSampler
+from kerasnas.spaces import SearchSpace
+
+
+@kerasnas_export("kerasnas.Supernet")
+class Supernet(keras.Model):
+    """A weight-sharing supernet that trains one sampled path per step.
+
+    Every `train_step` samples an architecture *in the graph* with the path
+    sampler and the model's `SeedGenerator`, writes it to the int32 `path`
+    variable read by every `Choice` layer, runs and updates only that path.
+    One trace serves a whole `fit`. A candidate that was not sampled is left
+    exactly unchanged: its weights, its optimizer slots (e.g. momentum) and
+    weight decay, as in the PyTorch reference code where its gradient is
+    `None` (the optimizer's per-variable update is skipped in the graph).
+
+    Gradients are, in this order, reduced across replicas, clipped to a global
+    norm (`clip_norm`, PyTorch's `clip_grad_norm_`), given the coupled L2
+    weight decay `weight_decay * w` (PyTorch SGD's `weight_decay`), then
+    applied. Set weight decay here, not on the optimizer: an optimizer's own
+    (decoupled) weight decay would also decay unsampled candidates.
+
+    Options can be restricted per choice with `set_mask` (few-shot
+    sub-supernets, restricted spaces).
+
+    Args:
+        space: the `kerasnas.spaces.SearchSpace`.
+        path_sampler: a `kerasnas.sampling.PathSampler`; default uniform
+            (SPOS).
+        network_options: keyword arguments of `space.build_network`, e.g.
+            `{"bn": "batch", "synchronized_bn": False}`.
+        seed: seed of the path sampling (int or None).
+        weight_decay: coupled L2 weight decay.
+        clip_norm: global gradient-norm clipping, or None.
+
+    Example:
+
+    ```python
+    space = kerasnas.spaces.NasBench201(num_classes=10, channels=16)
+    supernet = space.build_supernet(seed=0, weight_decay=2.5e-4, clip_norm=5.0)
+    supernet.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+                     loss="sparse_categorical_crossentropy")
+    supernet.fit(train_ds, epochs=250)
+    child = supernet.extract(arch)
+    ```
+    """
+
+    def __init__(
+        self,
+        space,
+        path_sampler=None,
+        network_options=None,
+        seed=None,
+        weight_decay=0.0,
+        clip_norm=None,
+        **kwargs,
+    ):
+        if isinstance(space, dict):
+            space = keras.saving.deserialize_keras_object(space)
+        if not isinstance(space, SearchSpace):
+            raise ValueError(
+                "Invalid value for argument `space`. Expected a "
+                f"kerasnas.spaces.SearchSpace. Received: space={space!r}"
+            )
+        if isinstance(path_sampler, dict):
+            path_sampler = keras.saving.deserialize_keras_object(path_sampler)
+        if path_sampler is None:
+            path_sampler = UniformPathSampler(name="path_sampler")
+        if not isinstance(path_sampler, PathSampler):
+            raise ValueError(
+                "Invalid value for argument `path_sampler`. Expected a "
+                f"kerasnas.sampling.PathSampler. Received: {path_sampler!r}"
+            )
+        if weight_decay < 0:
+            raise ValueError(
+                "Invalid value for argument `weight_decay`. Expected a float "
+                f">= 0. Received: weight_decay={weight_decay}"
+            )
+        if clip_norm is not None and clip_norm <= 0:
+            raise ValueError(
+                "Invalid value for argument `clip_norm`. Expected None or a "
+                f"float > 0. Received: clip_norm={clip_norm}"
+            )
+        super().__init__(**kwargs)
+        self.space = space
+        self.network_options = dict(network_options or {})
+        self.network = space.build_network(arch=None, **self.network_options)
+        self.path_sampler = path_sampler
+        self.path_sampler.bind(space)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed, name="path_seed")
+        self.weight_decay = float(weight_decay)
+        self.clip_norm = None if clip_norm is None else float(clip_norm)
+
+        num_options = space.num_options
+        valid = np.zeros((len(num_options), max(num_options)), "float32")
+        for i, n in enumerate(num_options):
+            valid[i, :n] = 1.0
+        self._valid_options = valid
+        self.active_path = self.add_weight(
+            shape=(len(num_options),),
+            dtype="int32",
+            initializer="zeros",
+            trainable=False,
+            name="active_path",
+        )
+        self.option_mask = self.add_weight(
+            shape=valid.shape,
+            initializer=keras.initializers.Constant(valid),
+            trainable=False,
+            name="option_mask",
+        )
+        self._owner_by_id = self._candidate_owners()
+        self._guarded_optimizer = None
+        self._calibration_function = None
+        self.built = True
+
+    # === Structure ===
+    def _candidate_owners(self):
+        """`{id(variable): (choice position, option index)}` of candidates."""
+        owners = {}
+        labels = list(self.space.labels)
+        for layer in self.network._flatten_layers(include_self=False):
+            if isinstance(layer, Choice):
+                position = labels.index(layer.label)
+                options = self.space.choices[layer.label]
+                for name, candidate in zip(layer.options, layer.candidates):
+                    for variable in candidate.trainable_variables:
+                        owners[id(variable)] = (position, options.index(name))
+        return owners
+
+    def choice_layers(self):
+        """All `Choice` layers of the supernet network."""
+        return [
+            l for l in self.network._flatten_layers(include_self=False) if isinstance(l, Choice)
+        ]
+
+    def candidate_owner(self, variable):
+        """`(choice position, option index)` owning `variable`, or None if the
+        variable is shared by every path (stem, reductions, head)."""
+        return self._owner_by_id.get(id(variable))
+
+    def call(self, inputs, training=None):
+        expected = tuple(self.space.input_shape) if hasattr(self.space, "input_shape") else None
+        if expected is not None and tuple(inputs.shape[1:]) != expected:
+            raise ValueError(
+                "Invalid value for argument `inputs`. Expected images of shape "
+                f"(batch, {', '.join(map(str, expected))}) for this space. "
+                f"Received: inputs.shape={tuple(inputs.shape)}"
+            )
+        return self.network([inputs, ops.convert_to_tensor(self.active_path)], training=training)
+
+    # === Paths and masks ===
+    def set_path(self, arch):
+        """Fixes the path to `arch` (dict) for `predict`/`evaluate`."""
+        self.active_path.assign(np.asarray(self.space.encode(arch), "int32"))
+
+    def get_path(self):
+        """The architecture currently in the `path` variable."""
+        return self.space.decode(ops.convert_to_numpy(self.active_path))
+
+    def set_mask(self, allowed):
+        """Restricts the options the path sampler may draw.
+
+        Args:
+            allowed: `{label: [option names]}`; labels not given keep all their
+                options. `None` lifts every restriction.
+        """
+        mask = self._valid_options.copy()
+        choices = self.space.choices
+        for label, options in (allowed or {}).items():
+            if label not in choices:
+                raise ValueError(
+                    "Invalid value for argument `allowed`. Expected labels among "
+                    f"{list(choices)}. Received: label={label!r}"
+                )
+            options = [options] if isinstance(options, str) else list(options)
+            unknown = [o for o in options if o not in choices[label]]
+            if not options or unknown:
+                raise ValueError(
+                    f"Invalid value for argument `allowed` at label {label!r}. "
+                    f"Expected a non-empty subset of {list(choices[label])}. "
+                    f"Received: {options}"
+                )
+            mask[self.space.labels.index(label)] = 0.0
+            for o in options:
+                mask[self.space.labels.index(label), choices[label].index(o)] = 1.0
+        self.option_mask.assign(mask)
+
+    def get_mask(self):
+        """`{label: [allowed option names]}`."""
+        mask = ops.convert_to_numpy(self.option_mask)
+        return {
+            label: [o for k, o in enumerate(options) if mask[i, k] > 0]
+            for i, (label, options) in enumerate(self.space.choices.items())
+        }
+
+    # === Training ===
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
+        """`keras.Model.compile`, with `metrics=["accuracy"]` by default.
+
+        The optimizer's per-variable update is wrapped so that a candidate
+        outside the step's path is skipped. Its own `weight_decay` must be
+        None (use the supernet's coupled `weight_decay`).
+        """
+        if metrics is None:
+            metrics = ["accuracy"]
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+        if getattr(self.optimizer, "weight_decay", None):
+            raise ValueError(
+                "Invalid value for argument `optimizer`. Expected an optimizer "
+                "without `weight_decay`: it would decay candidates that were "
+                "not sampled. Pass `weight_decay=` to the supernet instead "
+                "(coupled L2, as the reference code). Received: "
+                f"weight_decay={self.optimizer.weight_decay}"
+            )
+        if not self.optimizer.built:
+            # Built now, not in the first traced step: a tf.function that
+            # creates variables is traced twice.
+            self.optimizer.build(self.trainable_variables)
+        self._guard_optimizer(self.optimizer)
+
+    def _guard_optimizer(self, optimizer):
+        """Makes `optimizer` leave the candidates outside the path unchanged.
+
+        In graph mode an unsampled candidate gets a zero gradient, not None,
+        and a plain update would still apply momentum (or Adam's moments) to
+        it. The optimizer's per-variable `update_step` is wrapped: for a
+        candidate variable it keeps the variable's and its slots' values
+        from before the update unless the candidate is on the current path
+        (`tf.where` on the `active_path` variable; no branching, so tracing
+        stays cheap).
+        """
+        if self._guarded_optimizer is optimizer:
+            return
+        original = optimizer.update_step
+        key = optimizer._var_key
+        candidates = [v for v in self.trainable_variables if id(v) in self._owner_by_id]
+        owner_by_key = {key(v): self._owner_by_id[id(v)] for v in candidates}
+        slots_by_key = _optimizer_slots(optimizer, candidates)
+        path = self.active_path
+
+        def update_step(gradient, variable, learning_rate):
+            k = key(variable)
+            owner = owner_by_key.get(k)
+            if owner is None:
+                return original(gradient, variable, learning_rate)
+            position, option = owner
+            active = tf.equal(path.value[position], option)
+            state = [variable] + [s.value for s in slots_by_key.get(k, ())]
+            before = [tf.identity(v) for v in state]
+            original(gradient, variable, learning_rate)
+            for v, old in zip(state, before):
+                v.assign(tf.where(active, v, old))
+
+        optimizer.update_step = update_step
+        self._guarded_optimizer = optimizer
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Without a distribution strategy Keras builds the compiled metrics
+        # inside the first traced step, and a tf.function that creates
+        # variables is traced twice. Building them symbolically first halves
+        # the time to the first step (a supernet trace is expensive).
+        if self._distribute_strategy is not None:
+            return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        if data_batch is None and iterator is not None:
+            for _, _, data_iterator in iterator:
+                data_batch = next(data_iterator)
+                break
+        if data_batch is not None:
+            self._symbolic_build(data_batch=data_batch)
+
+    def _unpack(self, data):
+        """`(x, y, sample_weight, index)`; an integer third element of the
+        batch is the samples' dataset index, not a sample weight."""
+        index = None
+        if isinstance(data, (tuple, list)) and len(data) == 3 and data[2] is not None:
+            if not isinstance(data[2], dict) and data[2].dtype.is_integer:
+                index = data[2]
+                data = (data[0], data[1])
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        return x, y, sample_weight, index
+
+    def train_step(self, data):
+        x, y, sample_weight, index = self._unpack(data)
+        path = self.path_sampler.sample(self.option_mask, self.seed_generator)
+        self.active_path.assign(path)
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self._compute_loss(
+                x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True
+            )
+        self._track_loss(loss, x)
+        variables = self.trainable_variables
+        gradients = tape.gradient(loss, variables)
+        gradients = [g if g is not None else tf.zeros_like(v) for g, v in zip(gradients, variables)]
+        num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if num_replicas > 1:
+            # Reduce here, so that clipping sees the global gradient; the
+            # optimizer's own all-reduce then sums R copies of grads / R.
+            gradients = tf.distribute.get_replica_context().all_reduce(
+                tf.distribute.ReduceOp.SUM, gradients
+            )
+        if self.clip_norm is not None:
+            gradients = clip_by_global_norm(gradients, self.clip_norm)
+        self.path_sampler.update(self, path, gradients, variables)
+        if self.weight_decay:
+            gradients = [g + self.weight_decay * ops.cast(v, g.dtype) for g, v in zip(gradients, variables)]
+        if num_replicas > 1:
+            gradients = [g / num_replicas for g in gradients]
+        self.optimizer.apply(gradients, variables)
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def test_step(self, data):
+        x, y, sample_weight, _ = self._unpack(data)
+        y_pred = self(x, training=False)
+        loss = self._compute_loss(
+            x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False
+        )
+        self._track_loss(loss, x)
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def predict_step(self, data):
+        x, _, _, _ = self._unpack(data)
+        return self(x, training=False)
+
+    def _track_loss(self, loss, x):
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        self._loss_tracker.update_state(
+            loss * replicas, sample_weight=tf.shape(x)[0]
+        )
+
+    # === Evaluation of one architecture ===
+    def _tracking_batch_norms(self):
+        return [
+            l
+            for l in self.network._flatten_layers(include_self=False)
+            if isinstance(l, BatchNorm) and l.track_running_stats
+        ]
+
+    def calibrate_bn(self, data, steps):
+        """BN recalibration of the current path (SPOS protocol).
+
+        Resets the moving statistics and sets them to the plain mean of the
+        batch statistics of `steps` batches of `data` (training-mode forward
+        passes; no weight changes). Only the BN layers on the current path
+        change. A no-op for BN layers without moving statistics.
+        """
+        steps = int(steps)
+        if steps <= 0:
+            raise ValueError(
+                "Invalid value for argument `bn_calibration_steps`. Expected a "
+                f"positive int. Received: bn_calibration_steps={steps}"
+            )
+        if data is None:
+            raise ValueError(
+                "Invalid value for argument `bn_calibration_data`. Expected a "
+                "tf.data.Dataset of training batches when bn_calibration_steps "
+                "> 0. Received: bn_calibration_data=None"
+            )
+        bns = self._tracking_batch_norms()
+        if not bns:
+            return
+        for bn in bns:
+            bn.reset_moving_stats()
+        function = self._make_calibration_function()
+        strategy = self.distribute_strategy
+        dataset = data.take(steps)
+        if strategy.num_replicas_in_sync > 1:
+            dataset = strategy.experimental_distribute_dataset(dataset)
+        for k, batch in enumerate(dataset):
+            function(batch, tf.constant(1.0 / (k + 1), "float32"))
+
+    def _make_calibration_function(self):
+        if self._calibration_function is None:
+            strategy = self.distribute_strategy
+
+            def step(batch, weight):
+                x, _, _, _ = self._unpack(batch)
+                with calibration_scope(weight):
+                    self(x, training=True)
+                return weight
+
+            @tf.function
+            def function(batch, weight):
+                return strategy.run(step, args=(batch, weight))
+
+            self._calibration_function = function
+        return self._calibration_function
+
+    def _bn_statistics(self):
+        return [v for bn in self._tracking_batch_norms() for v in (bn.moving_mean, bn.moving_variance)]
+
+    def evaluate_arch(
+        self,
+        arch,
+        data,
+        bn_calibration_data=None,
+        bn_calibration_steps=0,
+        **kwargs,
+    ):
+        """Metrics of one architecture with the supernet's weights.
+
+        The path is fixed to `arch` (no retracing across architectures). With
+        `bn_calibration_steps > 0` the subnet's BN statistics are first
+        recalibrated on that many batches of `bn_calibration_data`; the
+        supernet's own statistics are restored afterwards.
+
+        Args:
+            arch: architecture dict.
+            data: dataset of `(x, y)` or `(x, y, index)` batches.
+            bn_calibration_data: dataset of training batches.
+            bn_calibration_steps: number of calibration batches (0: none).
+            **kwargs: passed to `evaluate` (e.g. `steps`).
+
+        Returns:
+            `{metric_name: value}` as `evaluate(..., return_dict=True)`.
+        """
+        self.set_path(arch)
+        saved = None
+        if bn_calibration_steps:
+            statistics = self._bn_statistics()
+            saved = [ops.convert_to_numpy(v) for v in statistics]
+            self.calibrate_bn(bn_calibration_data, bn_calibration_steps)
+        try:
+            kwargs.setdefault("verbose", 0)
+            return self.evaluate(data, return_dict=True, **kwargs)
+        finally:
+            if saved is not None:
+                for variable, value in zip(statistics, saved):
+                    variable.assign(value)
+
+    # === Children ===
+    def extract(self, arch, bn_calibration_data=None, bn_calibration_steps=0, name=None):
+        """The stand-alone child of `arch` carrying the supernet's weights.
+
+        The child is `space.build_network(arch, **network_options)` (same BN
+        flavour as the supernet), so its outputs equal the supernet's on that
+        path. With `bn_calibration_steps`, the child's BN statistics are
+        recalibrated on `bn_calibration_data` first.
+        """
+        arch = self.space.validate(arch)
+        child = self.space.build_network(arch=arch, name=name, **self.network_options)
+        transfer_weights(self.network, child)
+        if bn_calibration_steps:
+            self.set_path(arch)
+            self.calibrate_bn(bn_calibration_data, bn_calibration_steps)
+            transfer_weights(self.network, child)
+        return child
+
+    # === Config ===
+    def get_config(self):
+        return {
+            "name": self.name,
+            "space": keras.saving.serialize_keras_object(self.space),
+            "path_sampler": keras.saving.serialize_keras_object(self.path_sampler),
+            "network_options": dict(self.network_options),
+            "seed": self.seed,
+            "weight_decay": self.weight_decay,
+            "clip_norm": self.clip_norm,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["space"] = keras.saving.deserialize_keras_object(config["space"])
+        config["path_sampler"] = keras.saving.deserialize_keras_object(config["path_sampler"])
+        return cls(**config)
+
+
+def _optimizer_slots(optimizer, variables):
+    """`{optimizer var key: [slot variables]}` for `variables`.
+
+    Keras names a slot `<variable path with / as _>_<slot name>`
+    (`add_variable_from_reference`).
+    """
+    prefixes = {v.path.replace("/", "_"): optimizer._var_key(v) for v in variables}
+    slots = {}
+    for slot in optimizer.variables:
+        name = slot.name
+        cut = name.rfind("_")
+        while cut > 0:
+            if name[:cut] in prefixes:
+                slots.setdefault(prefixes[name[:cut]], []).append(slot)
+                break
+            cut = name.rfind("_", 0, cut)
+    return slots
+
+
+def clip_by_global_norm(gradients, clip_norm):
+    """PyTorch's `clip_grad_norm_`: scale by `clip / (norm + 1e-6)` if < 1."""
+    norm = tf.linalg.global_norm(gradients)
+    scale = tf.minimum(1.0, clip_norm / (norm + 1e-6))
+    return [g * tf.cast(scale, g.dtype) for g in gradients]
+
+
+def transfer_weights(source, target):
+    """Copies weights from `source` into `target` layer by layer, by name.
+
+    Every layer of `target` that owns weights takes them from the layer of
+    `source` with the same name (searched recursively, so a candidate inside
+    a `Choice` is found). `BatchNorm` layers of different flavours copy what
+    both have.
+    """
+    by_name = {l.name: l for l in source._flatten_layers(include_self=False)}
+    for layer in target._flatten_layers(include_self=False, recursive=False):
+        if not layer.weights:
+            continue
+        if layer.name not in by_name:
+            raise ValueError(
+                f"Cannot transfer weights: layer {layer.name!r} of {target.name!r} "
+                f"has no counterpart in {source.name!r}."
+            )
+        _transfer_layer(by_name[layer.name], layer)
+
+
+def _leaves(layer):
+    return [l for l in layer._flatten_layers(include_self=True) if l.weights and not l._layers]
+
+
+def _transfer_layer(source, target):
+    sources, targets = _leaves(source), _leaves(target)
+    if len(sources) != len(targets):
+        raise ValueError(f"Cannot transfer weights of {source.name!r}: structures differ.")
+    for s, t in zip(sources, targets):
+        if isinstance(t, BatchNorm) and isinstance(s, BatchNorm):
+            for attr in ("gamma", "beta", "moving_mean", "moving_variance"):
+                if hasattr(s, attr) and hasattr(t, attr):
+                    getattr(t, attr).assign(getattr(s, attr))
+        else:
+            t.set_weights(s.get_weights())
