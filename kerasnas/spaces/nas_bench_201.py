@@ -303,9 +303,14 @@ class NasBench201(SearchSpace):
                     candidates = [nas_ops.get(op, channels, name=f"{name}_{op}", **bn) for op in self.ops]
                     choice = Choice(candidates, options=self.ops, label=label, name=name)
                     terms.append(choice(nodes[j], index=indices[NB201_EDGES.index(label)]))
+                elif arch[label] == "none":
+                    # A node whose every outgoing edge is 'none' still holds
+                    # the benchmark's parameters: keep it in the graph.
+                    if j and i == 3 and all(arch[f"{k}<-{j}"] == "none" for k in range(j + 1, 4)):
+                        terms.append(nas_ops.Zero(name=f"{name}_none")(nodes[j]))
                 elif arch[label] == "skip_connect":
                     terms.append(nodes[j])
-                elif arch[label] != "none":
+                else:
                     op = arch[label]
                     terms.append(nas_ops.get(op, channels, name=f"{name}_{op}", **bn)(nodes[j]))
             if not terms:

@@ -232,6 +232,11 @@ class Supernet(keras.Model):
             self.optimizer.build(self.trainable_variables)
         self._guard_optimizer(self.optimizer)
 
+    def compile_from_config(self, config):
+        """Recompiles a reloaded supernet (the optimizer is guarded again)."""
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+
     def _guard_optimizer(self, optimizer):
         """Makes `optimizer` leave the candidates outside the path unchanged.
 

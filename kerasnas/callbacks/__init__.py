@@ -1,0 +1,6 @@
+"""Callbacks for supernet training."""
+
+from kerasnas.callbacks.epoch_checkpoint import EpochCheckpoint
+from kerasnas.callbacks.epoch_checkpoint import latest_checkpoint
+from kerasnas.callbacks.epoch_checkpoint import list_checkpoints
+from kerasnas.callbacks.epoch_checkpoint import restore_checkpoint

@@ -1,0 +1,208 @@
+"""The `kerasnas` command.
+
+```shell
+kerasnas train --recipe nb201-spos --preset smoke --output runs/smoke
+kerasnas train --recipe nb201-spos --help          # the recipe's own flags
+kerasnas export --checkpoint runs/smoke/supernet.keras \\
+    --arch runs/smoke/result.json --output exported/
+kerasnas export --checkpoint runs/smoke/supernet.keras --output exported/ \\
+    --arch '|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|' \\
+    --bn-calibration-data digits --bn-calibration-steps 10
+```
+
+`train` hands every argument after `--recipe NAME` to the recipe's `main`
+(`kerasnas.recipes`). `export` loads a supernet saved as `.keras`, extracts
+the child of an architecture (optionally recalibrating its BN statistics)
+and writes `child.keras`, a SavedModel `saved_model/` and `export.json`.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+from kerasnas import recipes
+
+
+def build_parser():
+    """The `argparse.ArgumentParser` of the `kerasnas` command."""
+    parser = argparse.ArgumentParser(
+        prog="kerasnas", description="Weight-sharing neural architecture search for Keras."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = commands.add_parser(
+        "train", add_help=False, allow_abbrev=False,
+        help="run a training recipe",
+        description="Runs a recipe; the arguments after `--recipe NAME` go to the recipe "
+        "(see `kerasnas train --recipe NAME --help`).",
+    )
+    train.add_argument("--recipe", choices=sorted(recipes.RECIPES), help="the recipe to run")
+    train.add_argument("-h", "--help", action="store_true", help="show this help (or the recipe's)")
+
+    export = commands.add_parser(
+        "export", help="extract a child from a saved supernet and export it",
+        description="Extracts the child of ARCH from a supernet saved as .keras and writes "
+        "child.keras, saved_model/ and export.json to OUTPUT.",
+    )
+    export.add_argument("--checkpoint", required=True, help="the supernet, a .keras file")
+    export.add_argument(
+        "--arch", required=True,
+        help="the architecture: a NAS-Bench-201 string, a JSON dict {label: option}, or "
+        "a JSON file holding such a dict or an 'arch' key (e.g. a recipe's result.json)",
+    )
+    export.add_argument("--output", required=True, help="the output directory")
+    export.add_argument(
+        "--bn-calibration-data",
+        help="dataset name or .npz path to recalibrate the child's BN statistics on",
+    )
+    export.add_argument(
+        "--bn-calibration-steps", type=int, default=0,
+        help="number of calibration batches (default 0: no recalibration)",
+    )
+    export.add_argument("--batch-size", type=int, default=64, help="calibration batch size")
+    export.add_argument(
+        "--image-size", type=int,
+        help="resize calibration images (default: the supernet's input size)",
+    )
+    parser.commands = {"train": train, "export": export}
+    return parser
+
+
+def main(argv=None):
+    """Runs the `kerasnas` command; returns the exit status (0)."""
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "train":
+        train = parser.commands["train"]
+        if args.recipe is None:
+            if args.help:
+                train.print_help()
+                return 0
+            train.error("the following arguments are required: --recipe")
+        recipe = recipes.get(args.recipe)
+        recipe.main(
+            ["--help"] + rest if args.help else rest,
+            prog=f"kerasnas train --recipe {args.recipe}",
+        )
+        return 0
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    export = parser.commands["export"]
+    try:
+        supernet, arch, calibration = _resolve_export(args)
+    except ValueError as error:
+        export.error(str(error))
+    paths = export_child(supernet, arch, args.output, calibration, args.bn_calibration_steps)
+    print(f"Exported {args.arch} to {args.output}:")
+    for name, path in paths.items():
+        print(f"  {name:<12} {path}")
+    return 0
+
+
+def export_child(supernet, arch, output, bn_calibration_data=None, bn_calibration_steps=0):
+    """Extracts the child of `arch` and writes it to `output`.
+
+    Args:
+        supernet: a `kerasnas.Supernet`.
+        arch: architecture dict.
+        output: the output directory.
+        bn_calibration_data: dataset of training batches, or None.
+        bn_calibration_steps: number of BN recalibration batches (0: none).
+
+    Returns:
+        `{"child", "saved_model", "export"}` paths.
+    """
+    from kerasnas.recipes.common import save_child
+    from kerasnas.recipes.common import write_json
+
+    child = supernet.extract(
+        arch, bn_calibration_data=bn_calibration_data, bn_calibration_steps=bn_calibration_steps
+    )
+    paths = save_child(child, output)
+    space = supernet.space
+    paths["export"] = os.path.join(output, "export.json")
+    write_json(paths["export"], {
+        "arch": space.validate(arch),
+        "arch_string": space.to_string(arch) if hasattr(space, "to_string") else None,
+        "bn_calibration_steps": bn_calibration_steps,
+        "paths": dict(paths),
+    })
+    return paths
+
+
+def _resolve_export(args):
+    """`(supernet, arch, calibration dataset or None)`; ValueError on bad input."""
+    from kerasnas import data as nas_data
+    from kerasnas.recipes.common import load_supernet
+
+    steps = args.bn_calibration_steps
+    if steps < 0:
+        raise _argument_error("--bn-calibration-steps", "an int >= 0", steps)
+    if steps and not args.bn_calibration_data:
+        raise _argument_error(
+            "--bn-calibration-data", "a dataset when --bn-calibration-steps > 0", None
+        )
+    if args.bn_calibration_data and not steps:
+        raise _argument_error(
+            "--bn-calibration-steps", "a positive int when --bn-calibration-data is given", steps
+        )
+    if args.batch_size < 1:
+        raise _argument_error("--batch-size", "a positive int", args.batch_size)
+    supernet = load_supernet(args.checkpoint)
+    arch = parse_arch(supernet.space, args.arch)
+    calibration = None
+    if steps:
+        image_size = args.image_size
+        input_shape = getattr(supernet.space, "input_shape", None)
+        if image_size is None and input_shape is not None:
+            native = nas_data.info(args.bn_calibration_data)["image_shape"]
+            if tuple(native[:2]) != tuple(input_shape[:2]):
+                image_size = input_shape[0]
+        calibration = nas_data.load(
+            args.bn_calibration_data, "train", batch_size=args.batch_size,
+            shuffle=True, seed=0, image_size=image_size,
+        )
+    return supernet, arch, calibration
+
+
+def parse_arch(space, text):
+    """An architecture from a string: a file, a JSON dict or the space's codec.
+
+    Args:
+        space: the `kerasnas.spaces.SearchSpace`.
+        text: a path to a JSON file (a dict `{label: option}`, or a dict
+            with an `"arch"` key such as a recipe's `result.json`), a JSON
+            dict, or a string the space decodes with `from_string` (e.g. a
+            NAS-Bench-201 string).
+
+    Returns:
+        The validated architecture dict.
+    """
+    try:
+        if os.path.isfile(text):
+            with open(text) as f:
+                arch = json.load(f)
+            if isinstance(arch, dict) and isinstance(arch.get("arch"), dict):
+                arch = arch["arch"]
+        elif text.lstrip().startswith("{"):
+            arch = json.loads(text)
+        elif hasattr(space, "from_string"):
+            arch = space.from_string(text)
+        else:
+            arch = text
+        return space.validate(arch)
+    except ValueError as error:  # json.JSONDecodeError is a ValueError.
+        raise _argument_error(
+            "--arch", "an architecture string, a JSON dict or a JSON file", text,
+            detail=str(error),
+        ) from None
+
+
+def _argument_error(name, expected, value, detail=None):
+    message = f"Invalid value for argument `{name}`. Expected {expected}. Received: {value!r}"
+    return ValueError(message + (f" ({detail})" if detail else ""))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""Recipes: complete, reproducible experiments behind a `main(argv)`.
+
+Each recipe is a module of this package so that the `kerasnas` command can
+run it (`kerasnas train --recipe NAME ...`); `recipes/<name>.py` at the
+repository root are thin scripts calling the same `main`.
+"""
+
+import importlib
+
+# Recipe name on the command line -> module.
+RECIPES = {"nb201-spos": "kerasnas.recipes.nb201_spos"}
+
+
+def get(name):
+    """The module of the recipe `name` (see `RECIPES`)."""
+    if name not in RECIPES:
+        raise ValueError(
+            f"Invalid value for argument `recipe`. Expected one of "
+            f"{sorted(RECIPES)}. Received: recipe={name!r}"
+        )
+    return importlib.import_module(RECIPES[name])

@@ -1,0 +1,429 @@
+"""SPOS on NAS-Bench-201: train a supernet, pick an architecture, export it.
+
+The training follows the SPOS baseline of PA&DA's code (REFERENCE_NOTES
+§0.3): one uniformly sampled path per step, SGD with momentum 0.9, coupled
+L2 weight decay 2.5e-4, global gradient-norm clipping at 5, learning rate
+0.05 with cosine decay to 0, batch statistics in every BN (`bn="batch"`),
+crop + flip augmentation. (The reference steps its cosine schedule once per
+epoch; here it decays per step over all steps.)
+
+Architecture selection is, for now, the best of `num_candidates` random
+architectures scored by `Supernet.evaluate_arch` on the test split. That is
+a smoke-level stand-in: NAS-Bench-201 selects on a held-out half of the
+train split.
+
+Outputs, under `output/`: `config.json`, `checkpoints/` (one
+`kerasnas.callbacks.EpochCheckpoint` per epoch), `tensorboard/` (if TensorBoard is installed),
+`history.json` and `history.csv`, `supernet.keras`, `child.keras`,
+`saved_model/` and `result.json`.
+
+Usage:
+
+```shell
+python recipes/nb201_spos.py --preset smoke
+python recipes/nb201_spos.py --preset cifar10-subset --output runs/c10s
+python recipes/nb201_spos.py --preset cifar10-subset --output runs/c10s --resume
+kerasnas train --recipe nb201-spos --preset paper
+```
+"""
+
+import argparse
+import csv
+import importlib.util
+import json
+import math
+import shutil
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import kerasnas
+from kerasnas import data as nas_data
+from kerasnas.callbacks import EpochCheckpoint
+from kerasnas.callbacks import list_checkpoints
+from kerasnas.recipes.common import save_child
+from kerasnas.recipes.common import write_json
+
+_SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+
+_SPOS = dict(
+    momentum=0.9,
+    weight_decay=2.5e-4,
+    clip_norm=5.0,
+    bn="batch",
+    seed=0,
+    num_candidates=20,
+    limit=None,
+)
+
+PRESETS = {
+    # A few seconds of compute per epoch on 2 CPU cores (plus tracing).
+    "smoke": dict(
+        _SPOS, data="digits", image_size=16, channels=4, cells=1,
+        batch_size=64, epochs=2, learning_rate=0.05, augment=True,
+    ),
+    "cifar10-subset": dict(
+        _SPOS, data=str(_SHARED / "data" / "cifar" / "cifar10_subset.npz"),
+        image_size=None, channels=8, cells=1, batch_size=64, epochs=30,
+        learning_rate=0.05, augment=True,
+    ),
+    # REFERENCE_NOTES §0.3 (PA&DA, `train_baselines_201.py --method spos`).
+    "paper": dict(
+        _SPOS, data="cifar10", image_size=None, channels=16, cells=5,
+        batch_size=256, epochs=250, learning_rate=0.05, augment=True,
+    ),
+}
+
+# Config keys that must not change when a run is resumed.
+_TRAINING_KEYS = (
+    "data", "image_size", "channels", "cells", "batch_size", "epochs",
+    "learning_rate", "momentum", "weight_decay", "clip_norm", "bn",
+    "augment", "seed", "limit",
+)
+
+
+def train_dataset(
+    data,
+    batch_size,
+    seed,
+    epochs,
+    initial_epoch=0,
+    augment=False,
+    image_size=None,
+    limit=None,
+):
+    """The training batches of epochs `initial_epoch, ..., epochs - 1`.
+
+    Epoch `e` is a permutation of the train split and, with `augment`, a
+    crop + flip per image, all drawn with stateless random ops seeded by
+    `(seed, e)` only. So the batches of an epoch do not depend on how many
+    epochs ran before in this process: a run resumed at epoch `e` sees
+    exactly the data of an uninterrupted one. The pre-processing is that of
+    `kerasnas.data.load(..., augment=augment, image_size=image_size)`:
+    scale to [0, 1], resize, augment, normalise.
+
+    Args:
+        data: a dataset name or `.npz` path (see `kerasnas.data.load`).
+        batch_size: positive int; the last batch of an epoch may be smaller.
+        seed: int seed of the order and the augmentation.
+        epochs: the number of the last epoch plus one.
+        initial_epoch: the first epoch.
+        augment: apply `kerasnas.data.random_crop_flip` (padding 4).
+        image_size: optional int, resize images to `image_size` squared.
+        limit: optional int, keep the first `limit` training examples.
+
+    Returns:
+        `(dataset, steps_per_epoch)`: a `tf.data.Dataset` of `(x, y)`
+        batches, `steps_per_epoch` batches for each epoch in turn.
+    """
+    x, y = nas_data.load_arrays(data, "train")
+    if limit is not None:
+        x, y = x[:limit], y[:limit]
+    stats = nas_data.info(data)
+    scale = 1.0 / 255.0 if x.dtype == np.uint8 else 1.0
+    images, labels = tf.constant(x), tf.constant(y)
+    fold_in = tf.random.experimental.stateless_fold_in
+
+    def example(position, image_seed):
+        image = tf.cast(tf.gather(images, position), tf.float32) * scale
+        if image_size is not None:
+            image = tf.image.resize(image, (image_size, image_size))
+        if augment:
+            image = nas_data.random_crop_flip(image, 4, seed=image_seed)
+        image = nas_data.normalize(image, stats["mean"], stats["std"])
+        return image, tf.gather(labels, position)
+
+    def epoch_batches(epoch):
+        epoch_seed = fold_in(tf.constant([seed, 0], tf.int64), epoch)
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(len(y), dtype=tf.int64), seed=epoch_seed
+        )
+        examples = tf.data.Dataset.from_tensor_slices(order).enumerate()
+        examples = examples.map(
+            lambda k, position: example(position, fold_in(epoch_seed, k + 1)),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+        return examples.batch(batch_size)
+
+    dataset = tf.data.Dataset.range(initial_epoch, epochs).flat_map(epoch_batches)
+    return dataset.prefetch(tf.data.AUTOTUNE), math.ceil(len(y) / batch_size)
+
+
+def build_supernet(space, config, steps_per_epoch):
+    """The compiled SPOS supernet of `space` for `config`."""
+    supernet = space.build_supernet(
+        seed=config["seed"],
+        weight_decay=config["weight_decay"],
+        clip_norm=config["clip_norm"],
+        bn=config["bn"],
+    )
+    schedule = keras.optimizers.schedules.CosineDecay(
+        config["learning_rate"], decay_steps=config["epochs"] * steps_per_epoch, alpha=0.0
+    )
+    supernet.compile(
+        optimizer=keras.optimizers.SGD(schedule, momentum=config["momentum"]),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    return supernet
+
+
+def select_architecture(supernet, data, num_candidates, seed):
+    """The best of `num_candidates` distinct random architectures.
+
+    Args:
+        supernet: a trained `kerasnas.Supernet`.
+        data: the batches that score an architecture (`evaluate_arch`).
+        num_candidates: positive int.
+        seed: int seed of the sampling.
+
+    Returns:
+        `(arch, candidates)`: the best architecture (highest accuracy, the
+        first one on ties) and `[{"arch_string", "accuracy", "loss"}, ...]`
+        in sampling order.
+    """
+    space = supernet.space
+    rng = np.random.default_rng(seed)
+    archs = {}
+    for _ in range(100 * num_candidates):
+        if len(archs) == num_candidates:
+            break
+        arch = space.sample(rng)
+        archs.setdefault(space.to_string(arch), arch)
+    candidates = []
+    for string, arch in archs.items():
+        metrics = supernet.evaluate_arch(arch, data)
+        candidates.append(
+            {"arch_string": string, "accuracy": metrics["accuracy"], "loss": metrics["loss"]}
+        )
+    best = max(range(len(candidates)), key=lambda k: candidates[k]["accuracy"])
+    return archs[candidates[best]["arch_string"]], candidates
+
+
+def run(config, output, resume=False, overwrite=False, verbose=2):
+    """Runs the recipe: trains, selects, extracts and exports.
+
+    Args:
+        config: a dict with the keys of a `PRESETS` entry.
+        output: the output directory.
+        resume: continue from the last checkpoint in `output/checkpoints`.
+        overwrite: discard the checkpoints and logs of a previous run.
+        verbose: `fit` verbosity (0, 1 or 2).
+
+    Returns:
+        The content of `output/result.json`.
+    """
+    output = Path(output)
+    paths = {
+        name: output / file
+        for name, file in (
+            ("config", "config.json"), ("checkpoints", "checkpoints"),
+            ("tensorboard", "tensorboard"), ("history", "history.json"),
+            ("history_csv", "history.csv"), ("supernet", "supernet.keras"),
+            ("result", "result.json"),
+        )
+    }
+    _prepare_output(config, paths, resume, overwrite)
+    if importlib.util.find_spec("tensorboard") is None:
+        print("TensorBoard is not installed (`pip install tensorboard`): no logs.")
+        del paths["tensorboard"]
+
+    # The recipe owns the process: seeding the global RNGs fixes the
+    # initial weights (the data and the paths have their own seeds).
+    keras.utils.set_random_seed(config["seed"])
+    info = nas_data.info(config["data"])
+    height, width, channels = info["image_shape"]
+    if config["image_size"] is not None:
+        height = width = config["image_size"]
+    space = kerasnas.spaces.NasBench201(
+        num_classes=info["num_classes"],
+        channels=config["channels"],
+        cells_per_stage=config["cells"],
+        input_shape=(height, width, channels),
+    )
+    num_examples = info["num_examples"]["train"]
+    if config["limit"] is not None:
+        num_examples = min(num_examples, config["limit"])
+    steps_per_epoch = math.ceil(num_examples / config["batch_size"])
+    supernet = build_supernet(space, config, steps_per_epoch)
+
+    history = train(supernet, config, paths, resume, verbose)
+    _write_history(history, paths["history"], paths["history_csv"])
+    supernet.save(paths["supernet"])
+
+    test = nas_data.load(
+        config["data"], "test", batch_size=config["batch_size"],
+        image_size=config["image_size"], limit=config["limit"],
+    )
+    arch, candidates = select_architecture(
+        supernet, test, config["num_candidates"], config["seed"]
+    )
+    paths.update(save_child(supernet.extract(arch), output))
+    arch_string = space.to_string(arch)
+    result = {
+        "arch": arch,
+        "arch_string": arch_string,
+        "accuracy": next(c["accuracy"] for c in candidates if c["arch_string"] == arch_string),
+        "accuracy_split": "test",
+        "params": space.params(arch),
+        "flops": space.flops(arch),
+        "candidates": candidates,
+        "paths": {name: str(path) for name, path in paths.items()},
+    }
+    write_json(paths["result"], result)
+    print(f"Selected {arch_string} (one-shot test accuracy {result['accuracy']:.4f}).")
+    for name in ("supernet", "child", "saved_model", "result", "checkpoints", "tensorboard"):
+        if name in paths:
+            print(f"  {name:<12} {paths[name]}")
+    return result
+
+
+def train(supernet, config, paths, resume=False, verbose=2):
+    """Trains the compiled `supernet`, checkpointing every epoch.
+
+    Args:
+        supernet: the compiled supernet (`build_supernet`).
+        config: the recipe's config dict.
+        paths: output paths: `"checkpoints"` and, if present,
+            `"tensorboard"`.
+        resume: restore the last checkpoint first and continue after it.
+        verbose: `fit` verbosity.
+
+    Returns:
+        The history of every epoch, `{metric: [value per epoch]}`,
+        including the epochs of the interrupted run when resuming.
+    """
+    checkpoint = EpochCheckpoint(paths["checkpoints"])
+    initial_epoch = checkpoint.restore(supernet) if resume else 0
+    epochs = config["epochs"]
+    if resume:
+        print(f"Resuming after epoch {initial_epoch} of {epochs}.")
+    if initial_epoch >= epochs:
+        return checkpoint.history
+    dataset, steps_per_epoch = train_dataset(
+        config["data"], config["batch_size"], config["seed"], epochs,
+        initial_epoch=initial_epoch, augment=config["augment"],
+        image_size=config["image_size"], limit=config["limit"],
+    )
+    callbacks = [checkpoint]
+    if "tensorboard" in paths:
+        callbacks.append(
+            keras.callbacks.TensorBoard(log_dir=str(paths["tensorboard"]), write_graph=False)
+        )
+    supernet.fit(
+        dataset, epochs=epochs, initial_epoch=initial_epoch,
+        steps_per_epoch=steps_per_epoch, shuffle=False, callbacks=callbacks,
+        verbose=verbose,
+    )
+    return checkpoint.history
+
+
+def _prepare_output(config, paths, resume, overwrite):
+    if resume and overwrite:
+        raise ValueError("Pass at most one of `--resume` and `--overwrite`.")
+    if overwrite:
+        for name in ("checkpoints", "tensorboard"):
+            shutil.rmtree(paths[name], ignore_errors=True)
+    elif list_checkpoints(paths["checkpoints"]) and not resume:
+        raise ValueError(
+            f"The output directory {paths['config'].parent} already holds "
+            "checkpoints. Pass `--resume` to continue that run, "
+            "`--overwrite` to start again, or choose another `--output`."
+        )
+    if resume and paths["config"].is_file():
+        saved = json.loads(paths["config"].read_text())
+        changed = {
+            key: (saved.get(key), config.get(key))
+            for key in _TRAINING_KEYS
+            if saved.get(key) != config.get(key)
+        }
+        if changed:
+            raise ValueError(
+                "Cannot resume with a different training configuration "
+                f"(key: (saved, requested)): {changed}. Pass the same "
+                "arguments as the interrupted run."
+            )
+    write_json(paths["config"], config)
+
+
+def _write_history(history, json_path, csv_path):
+    write_json(json_path, history)
+    names = list(history)
+    with open(csv_path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["epoch"] + names)
+        for epoch, values in enumerate(zip(*(history[n] for n in names))):
+            writer.writerow([epoch] + list(values))
+
+
+# === Command line ===
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive int, received {text!r}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive float, received {text!r}")
+    return value
+
+
+def build_parser(prog="nb201_spos"):
+    """The recipe's `argparse.ArgumentParser`."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="SPOS supernet training on NAS-Bench-201, then selection and export.",
+    )
+    arg = parser.add_argument
+    arg("--preset", choices=sorted(PRESETS), default="smoke",
+        help="default settings (default: smoke); the flags below override them")
+    arg("--data", help="dataset name (digits, cifar10, cifar100) or .npz path")
+    arg("--epochs", type=_positive_int)
+    arg("--batch-size", type=_positive_int)
+    arg("--learning-rate", type=_positive_float)
+    arg("--seed", type=int)
+    arg("--bn", choices=("batch", "search", "standard"))
+    arg("--channels", type=_positive_int, help="channels C of the first stage")
+    arg("--cells", type=_positive_int, help="cells per stage N")
+    arg("--image-size", type=_positive_int, help="resize images to this size")
+    arg("--augment", action=argparse.BooleanOptionalAction, help="crop + flip")
+    arg("--limit", type=_positive_int, help="keep the first LIMIT examples of each split")
+    arg("--num-candidates", type=_positive_int, help="random architectures to compare")
+    arg("--output", help="output directory (default: runs/nb201_spos/<preset>)")
+    arg("--resume", action="store_true", help="continue from the last checkpoint")
+    arg("--overwrite", action="store_true", help="discard a previous run's checkpoints")
+    arg("--verbose", type=int, choices=(0, 1, 2), default=2, help="fit verbosity")
+    return parser
+
+
+def config_from_args(args):
+    """The preset of `args.preset` updated with the flags that were given."""
+    config = dict(PRESETS[args.preset])
+    for key in config:
+        value = getattr(args, key, None)
+        if value is not None:
+            config[key] = value
+    return config
+
+
+def main(argv=None, prog="nb201_spos"):
+    """Command-line entry point; returns the result dict."""
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
+    if args.resume and args.overwrite:
+        parser.error("argument --overwrite: not allowed with argument --resume")
+    output = args.output or Path("runs") / "nb201_spos" / args.preset
+    return run(
+        config_from_args(args), output, resume=args.resume,
+        overwrite=args.overwrite, verbose=args.verbose,
+    )

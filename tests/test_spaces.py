@@ -1,0 +1,143 @@
+import json
+import itertools
+
+import numpy as np
+import pytest
+
+import kerasnas
+from kerasnas.spaces import NB201_EDGES
+
+RESNET = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
+FREE_OPS = ("none", "skip_connect", "avg_pool_3x3")
+
+
+def arch_with(n3, n1, seed=0):
+    """An architecture with n3 conv3x3 and n1 conv1x1 edges, the rest free ops."""
+    rng = np.random.default_rng(seed + 10 * n3 + n1)
+    ops = ["nor_conv_3x3"] * n3 + ["nor_conv_1x1"] * n1
+    ops += [FREE_OPS[i] for i in rng.integers(0, 3, 6 - n3 - n1)]
+    rng.shuffle(ops)
+    return dict(zip(NB201_EDGES, ops))
+
+
+COMBOS = [(n3, n1) for n3 in range(7) for n1 in range(7 - n3)]
+EXTRA = {10: 0.0, 100: 0.00585, 120: 0.00715}
+
+
+def closed_form_params(n3, n1, classes):
+    return round((0.073306 + 0.243040 * n3 + 0.028 * n1 + EXTRA[classes]) * 1e6)
+
+
+def test_choices_and_codecs():
+    space = kerasnas.spaces.NasBench201()
+    assert list(space.choices) == list(NB201_EDGES)
+    assert space.choices["1<-0"] == (
+        "none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3",
+    )
+    assert len(space) == 15625
+    archs = list(space.enumerate())
+    assert len(archs) == 15625
+    strings = {space.to_string(a) for a in archs}
+    assert len(strings) == 15625
+    for arch in archs[::97]:
+        assert space.from_string(space.to_string(arch)) == arch
+        assert space.decode(space.encode(arch)) == arch
+    assert space.to_string(space.from_string(RESNET)) == RESNET
+    assert space.encode(space.from_string(RESNET)) == [3, 0, 3, 1, 0, 1]
+    a, b = space.sample(seed=3), space.sample(seed=3)
+    assert a == b and space.validate(a) == a
+    json.dumps(a)  # plain and serializable
+
+
+def test_every_string_in_the_ground_truth_parses(shared_data):
+    space = kerasnas.spaces.NasBench201()
+    table = json.loads((shared_data / "nb201" / "nasbench201_cifar10.json").read_text())
+    assert len(table) == 15625
+    assert {space.to_string(space.from_string(s)) for s in table} == set(table)
+
+
+def test_restricted_ops():
+    space = kerasnas.spaces.NasBench201(ops=("nor_conv_1x1", "nor_conv_3x3"))
+    assert len(space) == 2**6
+    with pytest.raises(ValueError, match="at label '1<-0'.*nor_conv_1x1"):
+        space.validate(dict.fromkeys(NB201_EDGES, "skip_connect"))
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(ops=("nor_conv_3x3", "conv_9x9")), "argument `ops`"),
+        (dict(input_shape=(30, 32, 3)), "argument `input_shape`"),
+        (dict(channels=0), "argument `channels`"),
+        (dict(num_classes=2.5), "argument `num_classes`"),
+    ],
+)
+def test_bad_space_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        kerasnas.spaces.NasBench201(**kwargs)
+
+
+def test_bad_architectures():
+    space = kerasnas.spaces.NasBench201()
+    arch = space.from_string(RESNET)
+    with pytest.raises(ValueError, match=r"missing: \['3<-2'\]"):
+        space.validate({k: v for k, v in arch.items() if k != "3<-2"})
+    with pytest.raises(ValueError, match=r"unknown: \['4<-0'\]"):
+        space.validate({**arch, "4<-0": "none"})
+    with pytest.raises(ValueError, match=r"label '2<-1'.*Received: 2<-1='conv'"):
+        space.validate({**arch, "2<-1": "conv"})
+    for bad in ["", "|nor_conv_3x3~0|", RESNET.replace("~1|+", "~2|+"), RESNET[:-1], 42]:
+        with pytest.raises(ValueError, match="argument `string`"):
+            space.from_string(bad)
+    with pytest.raises(ValueError, match="argument `indices`"):
+        space.decode([0, 1, 2])
+    with pytest.raises(ValueError, match="argument `indices`"):
+        space.decode([0, 1, 2, 3, 4, 5])
+
+
+@pytest.mark.parametrize("classes", [10, 100, 120])
+def test_params_match_nas_bench_201_closed_form(classes):
+    shape = (16, 16, 3) if classes == 120 else (32, 32, 3)
+    space = kerasnas.spaces.NasBench201(num_classes=classes, input_shape=shape)
+    for n3, n1 in COMBOS:
+        assert space.params(arch_with(n3, n1)) == closed_form_params(n3, n1, classes)
+
+
+@pytest.mark.parametrize("classes", [10, 100, 120])
+def test_built_child_has_the_benchmark_parameter_count(classes):
+    shape = (16, 16, 3) if classes == 120 else (32, 32, 3)
+    space = kerasnas.spaces.NasBench201(num_classes=classes, input_shape=shape)
+    combos = COMBOS if classes == 10 else COMBOS[::4]
+    for n3, n1 in combos:
+        child = space.build_child(arch_with(n3, n1))
+        count = sum(int(np.prod(w.shape)) for w in child.trainable_weights)
+        assert count == closed_form_params(n3, n1, classes), (n3, n1)
+
+
+def test_flops_match_closed_form():
+    space = kerasnas.spaces.NasBench201()
+    for n3, n1 in COMBOS:
+        expected = 7.78305 + 35.38944 * n3 + 3.93216 * n1
+        assert abs(space.flops(arch_with(n3, n1)) / 1e6 - expected) < 5e-6
+
+
+def test_supernet_bn_flavours_and_child_bias():
+    space = kerasnas.spaces.NasBench201(channels=4, cells_per_stage=1, input_shape=(8, 8, 3))
+    arch = space.from_string(RESNET)
+    infer = space.build_child(arch)
+    batch = space.build_child(arch, bn="batch")
+    conv = lambda m: m.get_layer("cell0_0_e10_nor_conv_3x3")  # noqa: E731
+    assert not conv(infer).conv.use_bias and conv(infer).bn.affine
+    assert conv(batch).conv.use_bias and not conv(batch).bn.affine
+    assert not conv(batch).bn.track_running_stats
+    assert space.params(arch, bn="batch") == sum(
+        int(np.prod(w.shape)) for w in batch.trainable_weights
+    )
+    with pytest.raises(ValueError, match="argument `bn`"):
+        space.build_child(arch, bn="weird")
+
+
+def test_space_config_round_trip():
+    space = kerasnas.spaces.NasBench201(num_classes=7, channels=8, ops=("none", "nor_conv_3x3"))
+    assert kerasnas.spaces.NasBench201.from_config(space.get_config()) == space
+    assert len(list(itertools.islice(space.enumerate(), 5))) == 5
