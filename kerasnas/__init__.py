@@ -2,6 +2,8 @@
 
 __version__ = "0.1.0"
 
+from kerasnas import callbacks
+from kerasnas import data
 from kerasnas import layers
 from kerasnas import ops
 from kerasnas import sampling

@@ -5,6 +5,8 @@ serialization registry, so everything that is exported reloads from a
 `.keras` file without `custom_objects`.
 """
 
+import inspect
+
 import keras
 
 
@@ -17,7 +19,7 @@ def kerasnas_export(path):
 
     def decorator(symbol):
         symbol._kerasnas_api_name = path
-        if hasattr(symbol, "get_config") or callable(symbol):
+        if hasattr(symbol, "get_config") or inspect.isfunction(symbol):
             name = path.rsplit(".", 1)[-1]
             keras.saving.register_keras_serializable(
                 package="kerasnas", name=name

@@ -4,7 +4,7 @@ import tensorflow as tf
 
 import keras
 import kerasnas
-from conftest import compile_sgd, tiny_data, tiny_space
+from nas_helpers import compile_sgd, tiny_data, tiny_space
 
 RESNET = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
 

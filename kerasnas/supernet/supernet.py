@@ -326,7 +326,32 @@ class Supernet(keras.Model):
         if num_replicas > 1:
             gradients = [g / num_replicas for g in gradients]
         self.optimizer.apply(gradients, variables)
+        if num_replicas > 1:
+            self._average_bn_statistics_across_replicas()
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def _average_bn_statistics_across_replicas(self):
+        """Keeps every replica's BN moving statistics equal (their mean).
+
+        Moving statistics are on-read variables updated per replica inside
+        the choice branches (no cross-replica reduction is allowed there).
+        Averaging them after each step, outside control flow, makes R
+        replicas compute what one device computes with ghost batches of the
+        per-replica size, and inference on every replica use the same
+        statistics.
+        """
+        statistics = self._bn_statistics()
+        if not statistics:
+            return
+        context = tf.distribute.get_replica_context()
+        if context is None:  # cross-replica: reads are already the mean
+            for v in statistics:
+                v.assign(ops.convert_to_tensor(v))
+            return
+        local = [v.value.read_value() if hasattr(v.value, "read_value") else ops.convert_to_tensor(v) for v in statistics]
+        averaged = context.all_reduce(tf.distribute.ReduceOp.MEAN, local)
+        for v, value in zip(statistics, averaged):
+            v.assign(value)
 
     def test_step(self, data):
         x, y, sample_weight, _ = self._unpack(data)
@@ -387,6 +412,9 @@ class Supernet(keras.Model):
             dataset = strategy.experimental_distribute_dataset(dataset)
         for k, batch in enumerate(dataset):
             function(batch, tf.constant(1.0 / (k + 1), "float32"))
+        if strategy.num_replicas_in_sync > 1:
+            with strategy.scope():
+                self._average_bn_statistics_across_replicas()
 
     def _make_calibration_function(self):
         if self._calibration_function is None:

@@ -1,0 +1,75 @@
+"""Single device vs MirroredStrategy on 2 logical CPUs (see conftest)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras
+from nas_helpers import compile_sgd, tiny_data, tiny_space
+
+
+@pytest.fixture(scope="module")
+def mirrored():
+    # One strategy per process: separate MirroredStrategy objects reuse
+    # collective keys and collide in TF's process-wide collective runtime.
+    return tf.distribute.MirroredStrategy(["CPU:0", "CPU:1"])
+
+
+def train(strategy, bn, data, steps_per_epoch, initial):
+    with strategy.scope():
+        supernet = tiny_space().build_supernet(
+            seed=11, bn=bn, weight_decay=1e-3, clip_norm=1.0, virtual_batch_size=8
+        )
+        supernet.set_weights(initial)
+        compile_sgd(supernet, learning_rate=0.1, momentum=0.9)
+    paths = []
+    record = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: paths.append(tuple(supernet.active_path.numpy()))
+    )
+    history = supernet.fit(data, epochs=2, steps_per_epoch=steps_per_epoch, verbose=0, callbacks=[record])
+    return supernet, history.history, paths
+
+
+@pytest.mark.parametrize("bn", ["batch", "standard"])
+def test_two_replicas_match_one_device(mirrored, bn):
+    # Global batch 16 = 2 replicas x 8. Per-replica BN statistics on 2
+    # replicas are "ghost" BN over groups of 8 on one device.
+    _, _, data = tiny_data(num=64, batch_size=16, seed=2)
+    initial = tiny_space().build_supernet(seed=11, bn=bn, virtual_batch_size=8).get_weights()
+    one, h1, p1 = train(tf.distribute.get_strategy(), bn, data, 4, initial)
+    two, h2, p2 = train(mirrored, bn, data, 4, initial)
+    assert p1 == p2 and len(set(p1)) > 3  # the same path on every replica and device
+    np.testing.assert_allclose(h1["loss"], h2["loss"], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(h1["accuracy"], h2["accuracy"], atol=1e-6)
+    for a, b in zip(one.get_weights(), two.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    x = next(iter(data))[0]
+    arch = tiny_space().from_string(
+        "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
+    )
+    r1 = one.evaluate_arch(arch, data.take(2))
+    r2 = two.evaluate_arch(arch, data.take(2))
+    assert r1["loss"] == pytest.approx(r2["loss"], rel=1e-5, abs=1e-5)
+
+
+def test_synchronized_bn_inside_a_choice_is_refused_clearly(mirrored):
+    _, _, data = tiny_data(num=32, batch_size=16)
+    space = tiny_space()
+    with mirrored.scope():
+        # Synchronized BN is applied outside choices only; forcing it inside
+        # a choice's branch gets a clear error, not TF's merge_call one.
+        supernet = space.build_supernet(seed=0, bn="batch", synchronized_bn=True)
+        for layer in supernet.network._flatten_layers():
+            if isinstance(layer, keras.layers.Layer) and type(layer).__name__ == "BatchNorm":
+                layer.synchronized = True
+        compile_sgd(supernet)
+    with pytest.raises(ValueError, match="cannot run inside a choice's branch"):
+        supernet.fit(data, epochs=1, verbose=0)
+
+
+def test_synchronized_bn_outside_choices_trains(mirrored):
+    _, _, data = tiny_data(num=32, batch_size=16)
+    with mirrored.scope():
+        supernet = compile_sgd(tiny_space().build_supernet(seed=0, bn="batch", synchronized_bn=True))
+    history = supernet.fit(data, epochs=1, verbose=0).history
+    assert np.isfinite(history["loss"][0])
