@@ -242,6 +242,11 @@ def test_bad_inputs():
         space.build_supernet(clip_norm=0)
     with pytest.raises(ValueError, match="argument `optimizer`"):
         supernet.compile(optimizer=keras.optimizers.AdamW(1e-3), loss="mse")
+    with pytest.raises(ValueError, match=r"num_classes\)\. Received: labels in \[0, 9\]"):
+        supernet.fit(np.zeros((4, 8, 8, 3), "float32"), np.array([0, 9, 1, 2]), verbose=0)
+    one_hot = tf.data.Dataset.from_tensors((np.zeros((4, 8, 8, 3), "float32"), np.zeros((4, 10), "float32")))
+    with pytest.raises(ValueError, match="one-hot labels with num_classes=5"):
+        supernet.evaluate(one_hot, verbose=0)
     with pytest.raises(ValueError, match="argument `op_name`"):
         kerasnas.ops.get("conv_9x9", 4)
 

@@ -273,6 +273,37 @@ class Supernet(keras.Model):
         optimizer.update_step = update_step
         self._guarded_optimizer = optimizer
 
+    def fit(self, x=None, y=None, **kwargs):
+        self._check_labels(x, y)
+        return super().fit(x, y, **kwargs)
+
+    def evaluate(self, x=None, y=None, **kwargs):
+        self._check_labels(x, y)
+        return super().evaluate(x, y, **kwargs)
+
+    def _check_labels(self, x, y):
+        """Rejects labels that cannot belong to the space's classifier."""
+        num_classes = getattr(self.space, "num_classes", None)
+        if num_classes is None:
+            return
+        if isinstance(x, tf.data.Dataset):
+            spec = x.element_spec
+            label = spec[1] if isinstance(spec, (tuple, list)) and len(spec) > 1 else None
+            if isinstance(label, tf.TensorSpec) and label.shape.rank == 2 and label.shape[-1] not in (None, 1, num_classes):
+                raise ValueError(
+                    "Invalid value for argument `x`. Expected one-hot labels "
+                    f"with num_classes={num_classes} (the space's). Received: "
+                    f"labels of shape {label.shape}"
+                )
+        elif y is not None and np.ndim(y) == 1 and np.size(y):
+            top = int(np.max(y))
+            if top >= num_classes or int(np.min(y)) < 0:
+                raise ValueError(
+                    "Invalid value for argument `y`. Expected class indices in "
+                    f"[0, {num_classes}) (the space's num_classes). Received: "
+                    f"labels in [{int(np.min(y))}, {top}]"
+                )
+
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Without a distribution strategy Keras builds the compiled metrics
         # inside the first traced step, and a tf.function that creates
