@@ -264,3 +264,38 @@ def test_index_element_is_not_a_sample_weight():
         results.append((history["loss"][0], [v.numpy() for v in supernet.trainable_variables]))
     assert results[0][0] == pytest.approx(results[1][0], rel=1e-6)
     assert all(np.allclose(a, b) for a, b in zip(results[0][1], results[1][1]))
+
+
+@keras.saving.register_keras_serializable(package="kerasnas_tests")
+class CyclicSampler(kerasnas.sampling.PathSampler):
+    """A stateful sampler: at step t every choice takes option t mod n."""
+
+    def __init__(self, offset=0, **kwargs):
+        super().__init__(**kwargs)
+        self.offset = offset
+
+    def build(self, input_shape=None):
+        self.step = self.add_weight(shape=(), dtype="int32", initializer="zeros", trainable=False, name="step")
+        super().build(input_shape)
+
+    def sample(self, mask, seed_generator):
+        self.step.assign_add(1)
+        n = keras.ops.convert_to_tensor(self.num_options, "int32")
+        return (self.step - 1 + self.offset) % n
+
+    def get_config(self):
+        return {**super().get_config(), "offset": self.offset}
+
+
+def test_a_custom_path_sampler_plugs_in_and_saves_its_state(tmp_path):
+    space = tiny_space()
+    supernet = compile_sgd(space.build_supernet(seed=0, path_sampler=CyclicSampler(offset=2)))
+    _, _, data = tiny_data()
+    recorder = PathRecorder()
+    supernet.fit(data, epochs=2, verbose=0, callbacks=[recorder])
+    assert [p[0] for p in recorder.paths] == [(t + 2) % 5 for t in range(8)]
+    supernet.save(tmp_path / "s.keras")
+    reloaded = keras.saving.load_model(tmp_path / "s.keras")
+    assert isinstance(reloaded.path_sampler, CyclicSampler)
+    assert reloaded.path_sampler.offset == 2
+    assert int(reloaded.path_sampler.step.numpy()) == 8
