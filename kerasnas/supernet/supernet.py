@@ -132,13 +132,12 @@ class Supernet(keras.Model):
         """`{id(variable): (choice position, option index)}` of candidates."""
         owners = {}
         labels = list(self.space.labels)
-        for layer in self.network._flatten_layers(include_self=False):
-            if isinstance(layer, Choice):
-                position = labels.index(layer.label)
-                options = self.space.choices[layer.label]
-                for name, candidate in zip(layer.options, layer.candidates):
-                    for variable in candidate.trainable_variables:
-                        owners[id(variable)] = (position, options.index(name))
+        for layer in self.choice_layers():
+            position = labels.index(layer.label)
+            options = self.space.choices[layer.label]
+            for name, candidate in zip(layer.options, layer.candidates):
+                for variable in candidate.trainable_variables:
+                    owners[id(variable)] = (position, options.index(name))
         return owners
 
     def choice_layers(self):
@@ -379,7 +378,7 @@ class Supernet(keras.Model):
             for v in statistics:
                 v.assign(ops.convert_to_tensor(v))
             return
-        local = [v.value.read_value() if hasattr(v.value, "read_value") else ops.convert_to_tensor(v) for v in statistics]
+        local = [ops.convert_to_tensor(v) for v in statistics]  # this replica's copy
         averaged = context.all_reduce(tf.distribute.ReduceOp.MEAN, local)
         for v, value in zip(statistics, averaged):
             v.assign(value)
