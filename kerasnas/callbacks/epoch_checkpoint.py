@@ -135,9 +135,9 @@ def save_checkpoint(model, directory, epoch, history):
         for k, variable in enumerate(variables):
             arrays[f"{prefix}_{k:05d}"] = variable.numpy()
     path = os.path.join(directory, f"epoch_{epoch:05d}.npz")
-    _atomic_write(path, lambda f: np.savez(f, **arrays))
+    atomic_write(path, lambda f: np.savez(f, **arrays))
     text = json.dumps({"epoch": int(epoch), "history": history}, indent=1)
-    _atomic_write(os.path.join(directory, "history.json"), lambda f: f.write(text.encode()))
+    atomic_write(os.path.join(directory, "history.json"), lambda f: f.write(text.encode()))
     return path
 
 
@@ -203,7 +203,7 @@ def _check_compatible(path, prefix, saved_paths, values, variables):
         )
 
 
-def _atomic_write(path, write):
+def atomic_write(path, write):
     """Calls `write(binary file)` on a temporary file, then renames it."""
     tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp-{os.getpid()}")
     try:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import keras
 
+from kerasnas.callbacks.epoch_checkpoint import atomic_write
+
 
 def save_child(child, directory):
     """Saves a child model as `child.keras` and a `saved_model/` export.
@@ -33,12 +35,8 @@ def write_json(path, content):
     """Writes `content` as indented JSON, atomically (temp file + rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(json.dumps(content, indent=2) + "\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    text = json.dumps(content, indent=2) + "\n"
+    atomic_write(str(path), lambda f: f.write(text.encode()))
 
 
 def load_supernet(path):
