@@ -216,6 +216,24 @@ def test_supernet_keras_round_trip(tmp_path):
     )
 
 
+def test_dense_choices_train_exactly_like_switched_ones():
+    # Dense selection runs every candidate; the unselected ones must not move
+    # (weights, momentum, BN moving statistics): same result as the switch.
+    space = tiny_space()
+    _, _, data = tiny_data(num=48)
+    results = []
+    for dense in (False, True):
+        keras.utils.set_random_seed(0)
+        supernet = space.build_supernet(seed=4, bn="standard", weight_decay=1e-3, dense_choices=dense)
+        assert all(c.dense == dense for c in supernet.choice_layers())
+        compile_sgd(supernet)
+        history = supernet.fit(data, epochs=2, verbose=0).history
+        results.append((history["loss"], supernet.get_weights()))
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-5)
+    for a, b in zip(results[0][1], results[1][1]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_same_seed_same_paths_and_weights():
     space = tiny_space()
     _, _, data = tiny_data()

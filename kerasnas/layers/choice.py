@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from kerasnas.api_export import kerasnas_export
+from kerasnas.ops.batch_norm import moving_stats_gate
 
 
 @kerasnas_export("kerasnas.layers.Choice")
@@ -22,11 +23,22 @@ class Choice(keras.layers.Layer):
     Choices that carry the same `label` take the same decision (the 15 cells
     of a NAS-Bench-201 network share one architecture).
 
+    With `dense=True` every candidate runs and the selected output is picked
+    with `where`: no control flow, at the cost of every candidate's compute.
+    Unselected candidates still get zero gradients (the supernet's optimizer
+    guard leaves them unchanged) and their `BatchNorm` moving statistics are
+    not updated (`kerasnas.layers.moving_stats_gate`). This is the selection
+    that allows cross-replica reductions inside candidates, i.e. synchronized
+    BN under `tf.distribute.MirroredStrategy`; results equal the `switch`
+    selection's.
+
     Args:
         candidates: list of layers, one per option, all mapping the input to
             outputs of the same shape.
         options: list of option names (strings), one per candidate.
         label: the name of the decision this layer takes.
+        dense: run every candidate and select the output (see above) instead
+            of running only the selected one in a `switch`.
 
     Call arguments:
         inputs: the input tensor.
@@ -46,7 +58,7 @@ class Choice(keras.layers.Layer):
     ```
     """
 
-    def __init__(self, candidates, options, label, **kwargs):
+    def __init__(self, candidates, options, label, dense=False, **kwargs):
         super().__init__(**kwargs)
         candidates = [
             c
@@ -68,6 +80,7 @@ class Choice(keras.layers.Layer):
         self.candidates = candidates
         self.options = options
         self.label = str(label)
+        self.dense = bool(dense)
 
     def build(self, input_shape):
         for candidate in self.candidates:
@@ -77,11 +90,25 @@ class Choice(keras.layers.Layer):
     def call(self, inputs, index, training=None):
         if len(self.candidates) == 1:
             return self.candidates[0](inputs, training=training)
+        index = ops.cast(index, "int32")
+        if self.dense:
+            return self._dense_call(inputs, index, training)
         branches = [
             functools.partial(_run_candidate, c, training=training)
             for c in self.candidates
         ]
-        return ops.switch(ops.cast(index, "int32"), branches, inputs)
+        return ops.switch(index, branches, inputs)
+
+    def _dense_call(self, inputs, index, training):
+        outputs = None
+        for k, candidate in enumerate(self.candidates):
+            selected = ops.equal(index, k)
+            with moving_stats_gate(ops.cast(selected, "float32")):
+                y = candidate(inputs, training=training)
+            # `where`, not a one-hot product: a non-finite output of an
+            # unselected candidate must not leak into the result.
+            outputs = y if outputs is None else ops.where(selected, y, outputs)
+        return outputs
 
     def compute_output_shape(self, input_shape):
         return self.candidates[0].compute_output_shape(input_shape)
@@ -98,6 +125,7 @@ class Choice(keras.layers.Layer):
             ],
             "options": list(self.options),
             "label": self.label,
+            "dense": self.dense,
         }
 
 

@@ -34,6 +34,28 @@ def calibration_scope(weight):
         _calibration.weight = previous
 
 
+@contextlib.contextmanager
+def moving_stats_gate(gate):
+    """Scales the moving-statistics updates of `BatchNorm`s called inside it.
+
+    `gate` is a 0/1 scalar tensor: with 0 a `BatchNorm` in training mode
+    still normalizes with the batch moments but leaves its moving statistics
+    exactly unchanged. A `Choice` that runs every candidate (dense selection)
+    gates each candidate by whether it is the selected one, so unselected
+    candidates' statistics stay as they were, as if they had not run. Gates
+    nest by multiplication.
+
+    Args:
+        gate: scalar tensor, 1 where updates apply, 0 where they do not.
+    """
+    previous = getattr(_calibration, "gate", None)
+    _calibration.gate = gate if previous is None else previous * gate
+    try:
+        yield
+    finally:
+        _calibration.gate = previous
+
+
 @kerasnas_export("kerasnas.layers.BatchNorm")
 class BatchNorm(keras.layers.Layer):
     """Batch normalization over the channels of NHWC (or NC) inputs.
@@ -56,9 +78,10 @@ class BatchNorm(keras.layers.Layer):
         momentum: Keras convention: `moving = momentum * moving +
             (1 - momentum) * batch`. PyTorch's default 0.1 is 0.9 here.
         epsilon: added to the variance; PyTorch's default 1e-5.
-        synchronized: compute batch moments across replicas. Not usable
-            inside a choice's branch under a multi-replica strategy (TF
-            forbids cross-replica reductions inside control flow).
+        synchronized: compute batch moments across replicas. Inside a
+            `Choice` this needs the choice's dense selection
+            (`Choice(..., dense=True)`): TF forbids cross-replica reductions
+            inside the control flow of the default `switch` selection.
         virtual_batch_size: if set, normalize each consecutive group of that
             many samples with its own moments ("ghost" batch norm). One
             device with `virtual_batch_size = global_batch / R` computes what
@@ -169,6 +192,9 @@ class BatchNorm(keras.layers.Layer):
         weight = getattr(_calibration, "weight", None)
         if weight is None:
             weight = 1.0 - self.momentum
+        gate = getattr(_calibration, "gate", None)
+        if gate is not None:
+            weight = ops.cast(gate, "float32") * weight
         for moving, value in (
             (self.moving_mean, mean),
             (self.moving_variance, unbiased),
@@ -211,8 +237,9 @@ def _all_reduce_sum(value):
             "Invalid value for argument `synchronized`. Synchronized batch "
             "normalization cannot run inside a choice's branch under a "
             "multi-replica strategy: TensorFlow forbids cross-replica "
-            "reductions (`merge_call`) inside control flow. Use "
-            "`synchronized_bn=False` (per-replica statistics) or one replica. "
+            "reductions (`merge_call`) inside control flow. Build the choice "
+            "with `dense=True` (what `synchronized_bn=True` does), use "
+            "per-replica statistics, or one replica. "
             f"Received: synchronized=True ({error})"
         ) from None
 

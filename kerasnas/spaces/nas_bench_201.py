@@ -206,6 +206,7 @@ class NasBench201(SearchSpace):
         bn="batch",
         synchronized_bn=False,
         virtual_batch_size=None,
+        dense_choices=None,
         **kwargs,
     ):
         """The weight-sharing supernet of the space, a `kerasnas.Supernet`.
@@ -218,11 +219,23 @@ class NasBench201(SearchSpace):
             bn: `"batch"` (PA&DA: batch statistics always, no affine),
                 `"search"` (xautodl search models) or `"standard"`.
             synchronized_bn: batch moments over the global batch under a
-                distribution strategy, for the BN layers outside choices
-                (TF forbids cross-replica reductions inside a choice's
-                branch); use it when small per-replica batches hurt.
+                distribution strategy, in every BN layer, so that results
+                do not depend on the number of replicas. TF forbids
+                cross-replica reductions inside a `switch`, so the choices
+                then run every candidate and select the output
+                (`Choice(dense=True)`): each step costs the whole supernet's
+                compute (about 3x a sampled path's on NAS-Bench-201). Use it
+                when per-replica batches are small enough to hurt BN (say
+                under 32 samples) or when results must not depend on the
+                number of devices; otherwise per-replica statistics are
+                cheaper and, with "batch" BN, are what the reference code
+                computes on each GPU.
             virtual_batch_size: "ghost" BN groups (see
                 `kerasnas.ops.BatchNorm`).
+            dense_choices: force the choices' selection: True runs every
+                candidate, False only the selected one (then
+                `synchronized_bn` applies outside the choices only). Default:
+                dense exactly when `synchronized_bn`.
             **kwargs: passed to `kerasnas.Supernet`.
         """
         from kerasnas.supernet import Supernet
@@ -234,6 +247,7 @@ class NasBench201(SearchSpace):
                 bn=bn,
                 synchronized_bn=synchronized_bn,
                 virtual_batch_size=virtual_batch_size,
+                dense_choices=dense_choices,
             ),
             seed=seed,
             weight_decay=weight_decay,
@@ -247,6 +261,7 @@ class NasBench201(SearchSpace):
         bn="standard",
         synchronized_bn=False,
         virtual_batch_size=None,
+        dense_choices=None,
         name=None,
     ):
         """The functional network: the supernet's (`arch=None`) or a child's.
@@ -257,11 +272,12 @@ class NasBench201(SearchSpace):
         and weights transfer by name (`Supernet.extract`).
         """
         modes = _bn_mode(bn)
+        dense = bool(synchronized_bn) if dense_choices is None else bool(dense_choices)
         bn_opts = {
             part: dict(
                 affine=a,
                 track_running_stats=t,
-                synchronized=bool(synchronized_bn) and part != "cell",
+                synchronized=bool(synchronized_bn) and (dense or part != "cell"),
                 virtual_batch_size=virtual_batch_size,
             )
             for part, (a, t) in modes.items()
@@ -283,7 +299,7 @@ class NasBench201(SearchSpace):
             if s:
                 x = nas_ops.ResNetBasicBlock(channels, name=f"reduction{s}", **bn_opts["block"])(x)
             for i in range(self.cells_per_stage):
-                x = self._cell(x, channels, f"cell{s}_{i}", arch, indices, bn_opts["cell"])
+                x = self._cell(x, channels, f"cell{s}_{i}", arch, indices, bn_opts["cell"], dense)
         x = BatchNorm(name="lastact_bn", **bn_opts["head"])(x)
         x = keras.layers.ReLU(name="lastact_relu")(x)
         x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
@@ -292,7 +308,7 @@ class NasBench201(SearchSpace):
             name = "nb201_supernet_network" if arch is None else "nb201_child"
         return keras.Model(inputs if arch is None else images, outputs, name=name)
 
-    def _cell(self, x, channels, cell_name, arch, indices, bn):
+    def _cell(self, x, channels, cell_name, arch, indices, bn, dense):
         nodes = [x]
         for i in (1, 2, 3):
             terms = []
@@ -301,7 +317,9 @@ class NasBench201(SearchSpace):
                 name = f"{cell_name}_e{i}{j}"
                 if arch is None:
                     candidates = [nas_ops.get(op, channels, name=f"{name}_{op}", **bn) for op in self.ops]
-                    choice = Choice(candidates, options=self.ops, label=label, name=name)
+                    choice = Choice(
+                        candidates, options=self.ops, label=label, dense=dense, name=name
+                    )
                     terms.append(choice(nodes[j], index=indices[NB201_EDGES.index(label)]))
                 elif arch[label] == "none":
                     # A node whose every outgoing edge is 'none' still holds
