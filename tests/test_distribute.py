@@ -102,3 +102,23 @@ def test_synchronized_bn_outside_switched_choices_trains(mirrored):
         )
     history = supernet.fit(data, epochs=1, verbose=0).history
     assert np.isfinite(history["loss"][0])
+
+
+def test_ranking_on_two_replicas_matches_one_device(mirrored):
+    # Calibration on 2 replicas averages per-replica statistics: what one
+    # device computes with ghost batches of the per-replica size.
+    from kerasnas.evaluation import ArchitectureScorer
+
+    _, _, data = tiny_data(num=64, batch_size=16, seed=5)
+    space = tiny_space()
+    archs = [space.sample(seed) for seed in range(4)]
+    initial = space.build_supernet(seed=1, bn="standard", virtual_batch_size=8).get_weights()
+    results = []
+    for strategy in (tf.distribute.get_strategy(), mirrored):
+        with strategy.scope():
+            supernet = space.build_supernet(seed=1, bn="standard", virtual_batch_size=8)
+            supernet.set_weights(initial)
+        with ArchitectureScorer(supernet, data, data, bn_calibration_steps=2) as scorer:
+            results.append([scorer.score(a) for a in archs])
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-5, atol=1e-6)
+    assert len({loss for _, loss in results[0]}) == len(archs)  # the archs really differ

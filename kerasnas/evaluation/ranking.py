@@ -1,0 +1,298 @@
+"""Scoring many architectures on one trained supernet."""
+
+import csv
+import json
+import os
+
+import numpy as np
+import keras
+import tensorflow as tf
+from keras import ops
+
+from kerasnas.layers import calibration_scope
+
+
+def arch_key(space, arch):
+    """The string that names `arch` in result files (NB201: its string)."""
+    if hasattr(space, "to_string"):
+        return space.to_string(arch)
+    return json.dumps(space.validate(arch), sort_keys=True)
+
+
+def parse_arch(space, arch):
+    """An architecture dict from a dict or a string of `space`."""
+    if isinstance(arch, str):
+        if hasattr(space, "from_string"):
+            return space.from_string(arch)
+        try:
+            arch = json.loads(arch)
+        except ValueError:
+            raise ValueError(
+                "Invalid value for argument `archs`. Expected architecture dicts "
+                f"or strings of the space. Received: {arch!r}"
+            ) from None
+    return space.validate(arch)
+
+
+def rank_architectures(
+    supernet,
+    archs,
+    data,
+    bn_calibration_data=None,
+    bn_calibration_steps=0,
+    results_path=None,
+    verbose=1,
+):
+    """Top-1 accuracy of every architecture in `archs` with the supernet's
+    weights: the supernet's predicted ranking.
+
+    The evaluation and calibration batches are read once and kept in memory;
+    each architecture then costs one assignment of the supernet's `path`
+    variable, `bn_calibration_steps` calibration passes (reset and recompute
+    its BN statistics, SPOS protocol) and one forward pass over the batches,
+    all through functions traced once (no retrace per architecture). The
+    supernet's own BN statistics are restored at the end. With a
+    batch-statistics supernet (`bn="batch"`, the reference setting)
+    evaluation normalizes with each evaluation batch's moments, so scores
+    depend on the batch size (the reference code uses 512), and calibration
+    is unnecessary.
+
+    With `results_path`, a CSV file (`arch,accuracy,loss`), every result is
+    appended as soon as it is computed, and architectures already in the
+    file are not scored again: a run killed half way and started again ends
+    with the file an uninterrupted run writes. Under a
+    `tf.distribute` strategy (the supernet built in its scope) the batches
+    are split across replicas.
+
+    Args:
+        supernet: a trained `kerasnas.Supernet`.
+        archs: architectures (dicts or strings of `supernet.space`).
+        data: finite `tf.data.Dataset` of `(x, y)` or `(x, y, index)` batches,
+            labels as class indices or one-hot.
+        bn_calibration_data: dataset of training batches for recalibration.
+        bn_calibration_steps: calibration batches per architecture (0: none).
+        results_path: CSV file to append results to and resume from.
+        verbose: 1 shows a progress bar, 0 nothing.
+
+    Returns:
+        numpy float array, the accuracy (in [0, 1]) of each architecture, in
+        the order of `archs`.
+    """
+    space = supernet.space
+    archs = [parse_arch(space, a) for a in archs]
+    if not archs:
+        raise ValueError(
+            "Invalid value for argument `archs`. Expected at least one "
+            "architecture. Received: archs=[]"
+        )
+    keys = [arch_key(space, a) for a in archs]
+    done = _read_results(results_path) if results_path else {}
+    todo = [i for i, k in enumerate(keys) if k not in done]
+    scorer = ArchitectureScorer(supernet, data, bn_calibration_data, bn_calibration_steps)
+    progress = keras.utils.Progbar(len(archs), unit_name="arch") if verbose else None
+    if progress is not None and len(archs) - len(todo):
+        progress.update(len(archs) - len(todo))
+    writer = _ResultWriter(results_path) if results_path else None
+    try:
+        with scorer:
+            for count, i in enumerate(todo, 1):
+                accuracy, loss = scorer.score(archs[i])
+                done[keys[i]] = (accuracy, loss)
+                if writer is not None:
+                    writer.append(keys[i], accuracy, loss)
+                if progress is not None:
+                    progress.update(len(archs) - len(todo) + count, [("accuracy", accuracy)])
+    finally:
+        if writer is not None:
+            writer.close()
+    return np.array([done[k][0] for k in keys], dtype="float64")
+
+
+class ArchitectureScorer:
+    """Scores architectures on a supernet with batches kept in memory.
+
+    Use as a context manager: the supernet's path and BN statistics are
+    restored on exit. `score(arch)` returns `(accuracy, mean loss)`.
+    """
+
+    def __init__(self, supernet, data, bn_calibration_data=None, bn_calibration_steps=0):
+        steps = int(bn_calibration_steps or 0)
+        if steps < 0:
+            raise ValueError(
+                "Invalid value for argument `bn_calibration_steps`. Expected an "
+                f"int >= 0. Received: bn_calibration_steps={bn_calibration_steps}"
+            )
+        if steps and bn_calibration_data is None:
+            raise ValueError(
+                "Invalid value for argument `bn_calibration_data`. Expected a "
+                "tf.data.Dataset of training batches when bn_calibration_steps "
+                "> 0. Received: bn_calibration_data=None"
+            )
+        if not isinstance(data, tf.data.Dataset):
+            raise ValueError(
+                "Invalid value for argument `data`. Expected a finite, batched "
+                f"tf.data.Dataset. Received: data={type(data).__name__}"
+            )
+        if data.cardinality() == tf.data.INFINITE_CARDINALITY:
+            raise ValueError(
+                "Invalid value for argument `data`. Expected a finite dataset "
+                "(an evaluation set). Received: an infinite dataset (use .take(n))"
+            )
+        self.supernet = supernet
+        self.strategy = supernet.distribute_strategy
+        self.replicas = self.strategy.num_replicas_in_sync
+        self.batches = self._materialize(data)
+        if not self.batches:
+            raise ValueError(
+                "Invalid value for argument `data`. Expected a non-empty dataset. "
+                "Received: an empty dataset"
+            )
+        self.calibration = []
+        self.bns = supernet._tracking_batch_norms() if steps else []
+        if self.bns:
+            self.calibration = self._materialize(bn_calibration_data.take(steps))
+            if len(self.calibration) < steps:
+                raise ValueError(
+                    "Invalid value for argument `bn_calibration_data`. Expected "
+                    f"at least bn_calibration_steps={steps} batches. Received: "
+                    f"{len(self.calibration)}"
+                )
+        self._eval_function = None
+        self._calibration_function = None
+        self._saved = None
+
+    def _materialize(self, dataset):
+        def strip(*batch):
+            x, y = batch[0], batch[1]
+            return x, y
+
+        dataset = dataset.map(strip)
+        if self.replicas > 1:
+            dataset = self.strategy.experimental_distribute_dataset(dataset)
+        return list(dataset)
+
+    def __enter__(self):
+        supernet = self.supernet
+        self._saved = (
+            ops.convert_to_numpy(supernet.active_path),
+            [ops.convert_to_numpy(v) for v in supernet._bn_statistics()],
+        )
+        return self
+
+    def __exit__(self, *exc):
+        path, statistics = self._saved
+        self.supernet.active_path.assign(path)
+        for variable, value in zip(self.supernet._bn_statistics(), statistics):
+            variable.assign(value)
+        return False
+
+    def score(self, arch):
+        """`(top-1 accuracy, mean cross-entropy)` of `arch` on the data."""
+        supernet = self.supernet
+        supernet.set_path(arch)
+        if self.bns:
+            for bn in self.bns:
+                bn.reset_moving_stats()
+            function = self._calibrate()
+            for k, (x, _) in enumerate(self.calibration):
+                function(x, tf.constant(1.0 / (k + 1), "float32"))
+            if self.replicas > 1:
+                with self.strategy.scope():
+                    supernet._average_bn_statistics_across_replicas()
+        function = self._evaluate()
+        totals = np.zeros(3)
+        for x, y in self.batches:
+            totals += np.asarray(function(x, y), dtype="float64")
+        correct, loss, count = totals
+        return float(correct / count), float(loss / count)
+
+    def _evaluate(self):
+        if self._eval_function is None:
+            supernet, strategy = self.supernet, self.strategy
+
+            def step(x, y):
+                logits = ops.cast(supernet(x, training=False), "float32")
+                if len(y.shape) == len(logits.shape):
+                    labels = ops.argmax(y, axis=-1)
+                else:
+                    labels = ops.reshape(y, (-1,))
+                labels = ops.cast(labels, "int32")
+                hit = ops.cast(ops.equal(ops.cast(ops.argmax(logits, axis=-1), "int32"), labels), "float32")
+                loss = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+                count = ops.cast(ops.shape(labels)[0], "float32")
+                return ops.stack([ops.sum(hit), ops.sum(loss), count])
+
+            @tf.function(reduce_retracing=True)
+            def function(x, y):
+                values = strategy.run(step, args=(x, y))
+                return strategy.reduce(tf.distribute.ReduceOp.SUM, values, axis=None)
+
+            self._eval_function = function
+        return self._eval_function
+
+    def _calibrate(self):
+        if self._calibration_function is None:
+            supernet, strategy = self.supernet, self.strategy
+
+            def step(x, weight):
+                with calibration_scope(weight):
+                    supernet(x, training=True)
+                return weight
+
+            @tf.function(reduce_retracing=True)
+            def function(x, weight):
+                return strategy.run(step, args=(x, weight))
+
+            self._calibration_function = function
+        return self._calibration_function
+
+
+def read_results(path):
+    """`{arch string: (accuracy, loss)}` from a `results_path` CSV file."""
+    return _read_results(path)
+
+
+def _read_results(path):
+    results = {}
+    if not os.path.exists(path):
+        return results
+    with open(path, newline="") as f:
+        text = f.read()
+    if text and not text.endswith("\n"):
+        # A run killed mid-write leaves a partial last line: drop it.
+        text = text[: text.rfind("\n") + 1]
+        with open(path, "w", newline="") as f:
+            f.write(text)
+    rows = list(csv.reader(text.splitlines()))
+    if rows and rows[0] != list(_HEADER):
+        raise ValueError(
+            "Invalid value for argument `results_path`. Expected a CSV file with "
+            f"header {','.join(_HEADER)} (written by rank_architectures). "
+            f"Received: {path} with header {rows[0]}"
+        )
+    for row in rows[1:]:
+        results[row[0]] = (float(row[1]), float(row[2]))
+    return results
+
+
+_HEADER = ("arch", "accuracy", "loss")
+
+
+class _ResultWriter:
+    def __init__(self, path):
+        directory = os.path.dirname(os.path.abspath(path))
+        os.makedirs(directory, exist_ok=True)
+        new = not os.path.exists(path) or os.path.getsize(path) == 0
+        self.file = open(path, "a", newline="")
+        self.writer = csv.writer(self.file)
+        if new:
+            self.writer.writerow(_HEADER)
+            self.file.flush()
+
+    def append(self, key, accuracy, loss):
+        self.writer.writerow([key, repr(float(accuracy)), repr(float(loss))])
+        self.file.flush()
+        os.fsync(self.file.fileno())
+
+    def close(self):
+        self.file.close()
