@@ -125,6 +125,7 @@ class Supernet(keras.Model):
         self._owner_by_id = self._candidate_owners()
         self._guarded_optimizer = None
         self._calibration_function = None
+        self._gradient_observers = []
         self.built = True
 
     # === Structure ===
@@ -205,6 +206,26 @@ class Supernet(keras.Model):
             label: [o for k, o in enumerate(options) if mask[i, k] > 0]
             for i, (label, options) in enumerate(self.space.choices.items())
         }
+
+    def add_gradient_observer(self, observer):
+        """Calls `observer(supernet, path, gradients, variables)` in every
+        training step, in the graph, with the step's sampled path and the
+        gradients of back-propagation (summed across replicas, before
+        clipping and weight decay). Monitors (e.g. the gradient variance of
+        `kerasnas.evaluation.GradientVarianceMonitor`) use it; the observer
+        runs inside the traced step, so it must use TF/Keras ops and keep its
+        state in variables. The training function is rebuilt on the next
+        `fit`.
+        """
+        if observer not in self._gradient_observers:
+            self._gradient_observers.append(observer)
+            self.train_function = None
+
+    def remove_gradient_observer(self, observer):
+        """Stops calling `observer` (see `add_gradient_observer`)."""
+        if observer in self._gradient_observers:
+            self._gradient_observers.remove(observer)
+            self.train_function = None
 
     # === Training ===
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
@@ -348,6 +369,8 @@ class Supernet(keras.Model):
             gradients = tf.distribute.get_replica_context().all_reduce(
                 tf.distribute.ReduceOp.SUM, gradients
             )
+        for observer in self._gradient_observers:
+            observer(self, path, gradients, variables)
         if self.clip_norm is not None:
             gradients = clip_by_global_norm(gradients, self.clip_norm)
         self.path_sampler.update(self, path, gradients, variables)
