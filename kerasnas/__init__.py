@@ -2,6 +2,7 @@
 
 __version__ = "0.1.0"
 
+from kerasnas import benchmarks
 from kerasnas import callbacks
 from kerasnas import data
 from kerasnas import layers

@@ -8,12 +8,18 @@ kerasnas export --checkpoint runs/smoke/supernet.keras \\
 kerasnas export --checkpoint runs/smoke/supernet.keras --output exported/ \\
     --arch '|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|' \\
     --bn-calibration-data digits --bn-calibration-steps 10
+kerasnas rank --checkpoint runs/rank/supernet.keras --benchmark ../shared/data/nb201 \
+    --data ../shared/data/cifar/cifar10_subset.npz --num-archs 1000 --output runs/rank/again
 ```
 
 `train` hands every argument after `--recipe NAME` to the recipe's `main`
 (`kerasnas.recipes`). `export` loads a supernet saved as `.keras`, extracts
 the child of an architecture (optionally recalibrating its BN statistics)
 and writes `child.keras`, a SavedModel `saved_model/` and `export.json`.
+`rank` scores architectures on a saved supernet against NAS-Bench-201 and
+writes `ranking.csv` (arch, predicted, true, params, flops), `report.json`
+(with the parameter-count and FLOPs baselines) and `scatter.png`
+(`kerasnas.evaluation.rank_and_report`; rerun to resume an interrupted run).
 """
 
 import argparse
@@ -65,7 +71,32 @@ def build_parser():
         "--image-size", type=int,
         help="resize calibration images (default: the supernet's input size)",
     )
-    parser.commands = {"train": train, "export": export}
+
+    rank = commands.add_parser(
+        "rank", help="rank architectures on a saved supernet against NAS-Bench-201",
+        description="Scores architectures on a supernet saved as .keras and compares the "
+        "ranking with NAS-Bench-201 (and the parameter-count and FLOPs baselines). Writes "
+        "ranking.csv, report.json, scatter.png and scores.csv to OUTPUT; a rerun skips the "
+        "architectures already in scores.csv.",
+    )
+    rank.add_argument("--checkpoint", required=True, help="the supernet, a .keras file")
+    rank.add_argument(
+        "--benchmark", required=True,
+        help="NAS-Bench-201 ground truth: a JSON table or a directory of them, or the official file",
+    )
+    rank.add_argument(
+        "--dataset", default="cifar10", help="benchmark dataset: cifar10, cifar100, imagenet16-120"
+    )
+    rank.add_argument("--data", required=True, help="dataset name or .npz path that scores architectures")
+    rank.add_argument("--split", default="test", help="its split (default: test)")
+    rank.add_argument("--num-archs", default="1000", help="how many architectures (an int or 'all')")
+    rank.add_argument("--arch-seed", type=int, default=0, help="seed of the architecture sample")
+    rank.add_argument("--batch-size", type=int, default=256, help="evaluation batch size")
+    rank.add_argument("--image-size", type=int, help="resize images (default: the supernet's input size)")
+    rank.add_argument("--bn-calibration-data", help="dataset name or .npz path to recalibrate BN on")
+    rank.add_argument("--bn-calibration-steps", type=int, default=0, help="calibration batches")
+    rank.add_argument("--output", required=True, help="the output directory")
+    parser.commands = {"train": train, "export": export, "rank": rank}
     return parser
 
 
@@ -88,6 +119,8 @@ def main(argv=None):
         return 0
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if args.command == "rank":
+        return rank_command(args, parser.commands["rank"])
     export = parser.commands["export"]
     try:
         supernet, arch, calibration = _resolve_export(args)
@@ -131,11 +164,57 @@ def export_child(supernet, arch, output, bn_calibration_data=None, bn_calibratio
     return paths
 
 
-def _resolve_export(args):
-    """`(supernet, arch, calibration dataset or None)`; ValueError on bad input."""
+def rank_command(args, parser):
+    """`kerasnas rank`: ranks and writes the report; returns 0."""
     from kerasnas import data as nas_data
+    from kerasnas.benchmarks import NasBench201
+    from kerasnas.benchmarks import sample_archs
+    from kerasnas.evaluation import format_report
+    from kerasnas.evaluation import rank_and_report
     from kerasnas.recipes.common import load_supernet
 
+    try:
+        num = args.num_archs if args.num_archs == "all" else _int_argument("--num-archs", args.num_archs)
+        if args.batch_size < 1:
+            raise _argument_error("--batch-size", "a positive int", args.batch_size)
+        steps = _calibration_steps(args)
+        supernet = load_supernet(args.checkpoint)
+        benchmark = NasBench201(args.benchmark, dataset=args.dataset)
+        archs = sample_archs(benchmark, num, args.arch_seed)
+        evaluation = nas_data.load(
+            args.data, args.split, batch_size=args.batch_size,
+            image_size=_image_size(supernet, args.data, args.image_size),
+        )
+        calibration = None
+        if steps:
+            calibration = nas_data.load(
+                args.bn_calibration_data, "train", batch_size=args.batch_size, shuffle=True,
+                seed=0, image_size=_image_size(supernet, args.bn_calibration_data, args.image_size),
+            )
+    except ValueError as error:
+        parser.error(str(error))
+    report = rank_and_report(
+        supernet, benchmark, archs, evaluation, args.output,
+        bn_calibration_data=calibration, bn_calibration_steps=steps,
+        title=f"{os.path.basename(args.checkpoint)} on {args.data}",
+    )
+    print(f"Ranking of {report['n']} architectures against NAS-Bench-201 {benchmark.dataset}:")
+    print(format_report(report))
+    print(f"Files in {args.output}: ranking.csv, report.json, scatter.png, scores.csv")
+    return 0
+
+
+def _int_argument(name, text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise _argument_error(name, "a positive int or 'all'", text)
+    return value
+
+
+def _calibration_steps(args):
     steps = args.bn_calibration_steps
     if steps < 0:
         raise _argument_error("--bn-calibration-steps", "an int >= 0", steps)
@@ -147,21 +226,36 @@ def _resolve_export(args):
         raise _argument_error(
             "--bn-calibration-steps", "a positive int when --bn-calibration-data is given", steps
         )
+    return steps
+
+
+def _image_size(supernet, data, image_size):
+    """`image_size`, or the supernet's input size when `data` differs."""
+    from kerasnas import data as nas_data
+
+    input_shape = getattr(supernet.space, "input_shape", None)
+    if image_size is None and input_shape is not None:
+        native = nas_data.info(data)["image_shape"]
+        if tuple(native[:2]) != tuple(input_shape[:2]):
+            image_size = input_shape[0]
+    return image_size
+
+
+def _resolve_export(args):
+    """`(supernet, arch, calibration dataset or None)`; ValueError on bad input."""
+    from kerasnas import data as nas_data
+    from kerasnas.recipes.common import load_supernet
+
+    steps = _calibration_steps(args)
     if args.batch_size < 1:
         raise _argument_error("--batch-size", "a positive int", args.batch_size)
     supernet = load_supernet(args.checkpoint)
     arch = parse_arch(supernet.space, args.arch)
     calibration = None
     if steps:
-        image_size = args.image_size
-        input_shape = getattr(supernet.space, "input_shape", None)
-        if image_size is None and input_shape is not None:
-            native = nas_data.info(args.bn_calibration_data)["image_shape"]
-            if tuple(native[:2]) != tuple(input_shape[:2]):
-                image_size = input_shape[0]
         calibration = nas_data.load(
-            args.bn_calibration_data, "train", batch_size=args.batch_size,
-            shuffle=True, seed=0, image_size=image_size,
+            args.bn_calibration_data, "train", batch_size=args.batch_size, shuffle=True,
+            seed=0, image_size=_image_size(supernet, args.bn_calibration_data, args.image_size),
         )
     return supernet, arch, calibration
 

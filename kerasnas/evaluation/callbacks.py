@@ -186,10 +186,26 @@ class RankingMonitor(keras.callbacks.Callback):
         self.history = {"epoch": []}
         self.last_scores = None
         self._writer = None
+        self._names = self._metric_names()
+
+    def _metric_names(self):
+        from kerasnas.evaluation.metrics import ranking_report
+
+        probe = np.arange(4.0)
+        names = [
+            k for k, v in ranking_report(probe, probe).items()
+            if isinstance(v, (int, float, np.floating)) and k != "n"
+        ]
+        return names + ["mean_accuracy"]
 
     def on_epoch_end(self, epoch, logs=None):
         last = self.params and self.params.get("epochs") == epoch + 1
         if (epoch + 1) % self.every and not last:
+            if logs is not None:
+                # NaN on the epochs not scored keeps every `History` list
+                # one value per epoch (TensorBoard leaves a gap).
+                for name in self._names:
+                    logs[self.prefix + name] = float("nan")
             return
         from kerasnas.evaluation.metrics import ranking_report
 
@@ -202,11 +218,9 @@ class RankingMonitor(keras.callbacks.Callback):
             verbose=0,
         )
         self.last_scores = scores
-        report = {
-            k: v for k, v in ranking_report(scores, self.true_scores).items()
-            if isinstance(v, (int, float, np.floating)) and k != "n"
-        }
-        report["mean_accuracy"] = float(np.mean(scores))
+        full = ranking_report(scores, self.true_scores)
+        full["mean_accuracy"] = float(np.mean(scores))
+        report = {name: full[name] for name in self._names}
         self.history["epoch"].append(epoch + 1)
         for name, value in report.items():
             self.history.setdefault(name, []).append(float(value))

@@ -8,7 +8,10 @@ repository root are thin scripts calling the same `main`.
 import importlib
 
 # Recipe name on the command line -> module.
-RECIPES = {"nb201-spos": "kerasnas.recipes.nb201_spos"}
+RECIPES = {
+    "nb201-spos": "kerasnas.recipes.nb201_spos",
+    "nb201-rank": "kerasnas.recipes.nb201_rank",
+}
 
 
 def get(name):

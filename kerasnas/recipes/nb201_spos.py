@@ -152,6 +152,26 @@ def train_dataset(
     return dataset.prefetch(tf.data.AUTOTUNE), math.ceil(len(y) / batch_size)
 
 
+def build_space(config):
+    """`(space, steps_per_epoch)`: the NAS-Bench-201 space of `config` (its
+    data's classes and image shape, `channels`, `cells`) and the number of
+    training batches per epoch."""
+    info = nas_data.info(config["data"])
+    height, width, channels = info["image_shape"]
+    if config["image_size"] is not None:
+        height = width = config["image_size"]
+    space = kerasnas.spaces.NasBench201(
+        num_classes=info["num_classes"],
+        channels=config["channels"],
+        cells_per_stage=config["cells"],
+        input_shape=(height, width, channels),
+    )
+    num_examples = info["num_examples"]["train"]
+    if config["limit"] is not None:
+        num_examples = min(num_examples, config["limit"])
+    return space, math.ceil(num_examples / config["batch_size"])
+
+
 def build_supernet(space, config, steps_per_epoch):
     """The compiled SPOS supernet of `space` for `config`."""
     supernet = space.build_supernet(
@@ -233,20 +253,7 @@ def run(config, output, resume=False, overwrite=False, verbose=2):
     # The recipe owns the process: seeding the global RNGs fixes the
     # initial weights (the data and the paths have their own seeds).
     keras.utils.set_random_seed(config["seed"])
-    info = nas_data.info(config["data"])
-    height, width, channels = info["image_shape"]
-    if config["image_size"] is not None:
-        height = width = config["image_size"]
-    space = kerasnas.spaces.NasBench201(
-        num_classes=info["num_classes"],
-        channels=config["channels"],
-        cells_per_stage=config["cells"],
-        input_shape=(height, width, channels),
-    )
-    num_examples = info["num_examples"]["train"]
-    if config["limit"] is not None:
-        num_examples = min(num_examples, config["limit"])
-    steps_per_epoch = math.ceil(num_examples / config["batch_size"])
+    space, steps_per_epoch = build_space(config)
     supernet = build_supernet(space, config, steps_per_epoch)
 
     history = train(supernet, config, paths, resume, verbose)
@@ -280,7 +287,7 @@ def run(config, output, resume=False, overwrite=False, verbose=2):
     return result
 
 
-def train(supernet, config, paths, resume=False, verbose=2):
+def train(supernet, config, paths, resume=False, verbose=2, callbacks=()):
     """Trains the compiled `supernet`, checkpointing every epoch.
 
     Args:
@@ -290,6 +297,8 @@ def train(supernet, config, paths, resume=False, verbose=2):
             `"tensorboard"`.
         resume: restore the last checkpoint first and continue after it.
         verbose: `fit` verbosity.
+        callbacks: more Keras callbacks, run before the checkpoint (so that
+            what they add to the epoch's logs is checkpointed too).
 
     Returns:
         The history of every epoch, `{metric: [value per epoch]}`,
@@ -307,7 +316,7 @@ def train(supernet, config, paths, resume=False, verbose=2):
         initial_epoch=initial_epoch, augment=config["augment"],
         image_size=config["image_size"], limit=config["limit"],
     )
-    callbacks = [checkpoint]
+    callbacks = list(callbacks) + [checkpoint]
     if "tensorboard" in paths:
         callbacks.append(
             keras.callbacks.TensorBoard(log_dir=str(paths["tensorboard"]), write_graph=False)
@@ -320,7 +329,7 @@ def train(supernet, config, paths, resume=False, verbose=2):
     return checkpoint.history
 
 
-def _prepare_output(config, paths, resume, overwrite):
+def _prepare_output(config, paths, resume, overwrite, training_keys=_TRAINING_KEYS):
     if resume and overwrite:
         raise ValueError("Pass at most one of `--resume` and `--overwrite`.")
     if overwrite:
@@ -336,7 +345,7 @@ def _prepare_output(config, paths, resume, overwrite):
         saved = json.loads(paths["config"].read_text())
         changed = {
             key: (saved.get(key), config.get(key))
-            for key in _TRAINING_KEYS
+            for key in training_keys
             if saved.get(key) != config.get(key)
         }
         if changed:

@@ -1,0 +1,121 @@
+"""Rank architectures on a supernet against a benchmark and write it all down."""
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from kerasnas.evaluation import metrics
+from kerasnas.evaluation import plots
+from kerasnas.evaluation.ranking import rank_architectures
+
+
+def rank_and_report(
+    supernet,
+    benchmark,
+    archs,
+    data,
+    output,
+    bn_calibration_data=None,
+    bn_calibration_steps=0,
+    key="test_acc",
+    title=None,
+    verbose=1,
+):
+    """Scores `archs` on `supernet`, compares with `benchmark`, writes files.
+
+    Every result is appended to `output/scores.csv` as it is computed (a
+    rerun resumes, see `rank_architectures`). The report compares the
+    supernet's ranking with the truth and, next to it, the training-free
+    baselines of the benchmark (parameter count and FLOPs of each network):
+    on NAS-Bench-201 they are strong, so a supernet's ranking means
+    something only next to them.
+
+    Writes, under `output/`: `scores.csv` (arch, accuracy, loss),
+    `ranking.csv` (arch, predicted, true, params, flops), `report.json`
+    (`kerasnas.evaluation.ranking_report` with baselines, plus the
+    settings) and `scatter.png` (predicted vs true, one panel per
+    predictor).
+
+    Args:
+        supernet: a trained `kerasnas.Supernet`.
+        benchmark: ground truth with `table(archs, key)`, e.g.
+            `kerasnas.benchmarks.NasBench201`.
+        archs: architectures (strings or dicts).
+        data: the evaluation dataset (finite, batched).
+        output: output directory.
+        bn_calibration_data, bn_calibration_steps: see
+            `rank_architectures`.
+        key: the benchmark's column used as truth.
+        title: title of the scatter plot.
+        verbose: progress bar (1) or not (0).
+
+    Returns:
+        The report dict (as in `report.json`).
+    """
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    space = supernet.space
+    strings = [a if isinstance(a, str) else space.to_string(a) for a in archs]
+    true = benchmark.table(strings, key)
+    predicted = rank_architectures(
+        supernet, strings, data,
+        bn_calibration_data=bn_calibration_data,
+        bn_calibration_steps=bn_calibration_steps,
+        results_path=output / "scores.csv",
+        verbose=verbose,
+    ) * 100.0
+    baselines = {name: benchmark.table(strings, name) for name in ("params", "flops")}
+    report = metrics.ranking_report(predicted, true, baselines=baselines)
+    report["truth"] = key
+    report["mean_predicted_accuracy"] = float(np.mean(predicted))
+    report["bn_calibration_steps"] = int(bn_calibration_steps or 0)
+    with open(output / "ranking.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["arch", "predicted", "true", "params", "flops"])
+        for row in zip(strings, predicted, true, baselines["params"], baselines["flops"]):
+            writer.writerow([row[0]] + [repr(float(v)) for v in row[1:]])
+    (output / "report.json").write_text(json.dumps(_jsonable(report), indent=2) + "\n")
+    plots.plot_ranking_scatter(
+        predicted, true, output / "scatter.png", title=title, baselines=baselines,
+        pred_label="supernet accuracy (%)", true_label=f"benchmark {key.replace('_', ' ')} (%)",
+    )
+    return report
+
+
+def format_report(report, ks=(0.05,)):
+    """A plain-text table of a `ranking_report` with its baselines."""
+    columns = ["kendall_tau", "spearman"] + [f"precision_at_top_{_percent(k)}" for k in ks]
+    rows = [("supernet", report)] + [
+        (f"baseline: {name}", values) for name, values in report.get("baselines", {}).items()
+    ]
+    width = max(len(name) for name, _ in rows) + 2
+    lines = [" " * width + "".join(f"{c:>26}" for c in columns)]
+    for name, values in rows:
+        lines.append(f"{name:<{width}}" + "".join(f"{_fmt(values.get(c)):>26}" for c in columns))
+    return "\n".join(lines)
+
+
+def _percent(k):
+    value = k * 100
+    return f"{value:g}%"
+
+
+def _fmt(value):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:.3f}"
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        return None if math.isnan(float(value)) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value

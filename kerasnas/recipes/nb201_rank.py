@@ -1,0 +1,302 @@
+"""How well does a SPOS supernet rank NAS-Bench-201 architectures?
+
+Trains the SPOS supernet of `nb201_spos` (same presets, same training),
+watches its ranking while it trains (Kendall tau and P@Top5% of a fixed
+sample of architectures every `monitor_every` epochs: `RankingMonitor`),
+then scores a fixed seeded sample of `num_archs` architectures (1,000 by
+default: P@Top5% over 200 architectures is 10 architectures, too noisy) and
+compares the ranking with NAS-Bench-201's CIFAR-10 test accuracies, next to
+the training-free baselines (parameter count, FLOPs).
+
+The `cifar10-subset` preset is the CPU proxy, calibrated to rank as well as
+it can in about 20 minutes on a 2-core CPU (see `PRESETS` for the
+measurements behind it). With `--seeds 0 1 2` each seed runs in
+`output/seed_<s>/` and a mean ± std table and one KT-over-epochs plot of
+all seeds are written to `output/`.
+
+Outputs, under `output/` (per seed): everything `nb201_spos` writes during
+training (`config.json`, `checkpoints/`, `tensorboard/`, `history.*`,
+`supernet.keras`), and `scores.csv`, `ranking.csv`, `report.json`,
+`scatter.png` (`kerasnas.evaluation.rank_and_report`), `kt_over_epochs.png`
+and `result.json`.
+
+Usage:
+
+```shell
+python recipes/nb201_rank.py --preset cifar10-subset --output runs/rank
+python recipes/nb201_rank.py --preset cifar10-subset --seeds 0 1 2 --output runs/rank3
+kerasnas train --recipe nb201-rank --preset smoke
+```
+"""
+
+import argparse
+import importlib.util
+import json
+import math
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from kerasnas import data as nas_data
+from kerasnas.benchmarks import NasBench201 as NasBench201Benchmark
+from kerasnas.benchmarks import sample_archs
+from kerasnas.evaluation import RankingMonitor
+from kerasnas.evaluation import format_report
+from kerasnas.evaluation import plot_metric_over_epochs
+from kerasnas.evaluation import rank_and_report
+from kerasnas.evaluation import ranking_report
+from kerasnas.recipes import nb201_spos
+from kerasnas.recipes.common import write_json
+
+_SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+
+_RANK = dict(
+    benchmark=str(_SHARED / "data" / "nb201"),
+    num_archs=1000,
+    arch_seed=0,
+    eval_split="test",
+    eval_batch_size=256,
+    bn_calibration_steps=0,
+    monitor_every=25,
+    monitor_archs=200,
+    exclude_ops=[],
+)
+
+PRESETS = {
+    # Plumbing only (a minute): too short to rank anything.
+    "smoke": dict(
+        nb201_spos.PRESETS["cifar10-subset"], **dict(
+            _RANK, image_size=16, epochs=2, limit=512, num_archs=40,
+            monitor_every=1, monitor_archs=20,
+        ),
+    ),
+    # The CPU proxy: 8 channels, one cell per stage, 16x16 images, batch
+    # statistics in every BN, scored on the subset's 1,017 test images.
+    "cifar10-subset": dict(
+        nb201_spos.PRESETS["cifar10-subset"], **dict(
+            _RANK, image_size=16, epochs=150,
+        ),
+    ),
+    # PA&DA's evaluation (REFERENCE_NOTES §1): every architecture, on the
+    # CIFAR-10 test set, batch 512, batch statistics.
+    "paper": dict(
+        nb201_spos.PRESETS["paper"], **dict(
+            _RANK, num_archs="all", eval_batch_size=512, monitor_every=10,
+        ),
+    ),
+}
+
+_TRAINING_KEYS = nb201_spos._TRAINING_KEYS + ("exclude_ops",)
+
+
+def run(config, output, resume=False, overwrite=False, verbose=2):
+    """Trains, monitors and ranks one seed; returns `result.json`'s content."""
+    output = Path(output)
+    paths = {
+        name: output / file
+        for name, file in (
+            ("config", "config.json"), ("checkpoints", "checkpoints"),
+            ("tensorboard", "tensorboard"), ("history", "history.json"),
+            ("history_csv", "history.csv"), ("supernet", "supernet.keras"),
+            ("result", "result.json"),
+        )
+    }
+    nb201_spos._prepare_output(config, paths, resume, overwrite, _TRAINING_KEYS)
+    if importlib.util.find_spec("tensorboard") is None:
+        del paths["tensorboard"]
+    benchmark = NasBench201Benchmark(config["benchmark"], dataset="cifar10")
+    archs = sample_archs(benchmark, config["num_archs"], config["arch_seed"])
+
+    keras.utils.set_random_seed(config["seed"])
+    space, steps_per_epoch = nb201_spos.build_space(config)
+    supernet = nb201_spos.build_supernet(space, config, steps_per_epoch)
+    if config["exclude_ops"]:
+        supernet.set_mask({
+            label: [o for o in options if o not in config["exclude_ops"]]
+            for label, options in space.choices.items()
+        })
+    evaluation = nas_data.load(
+        config["data"], config["eval_split"], batch_size=config["eval_batch_size"],
+        image_size=config["image_size"], limit=config["limit"],
+    )
+    calibration = None
+    if config["bn_calibration_steps"]:
+        calibration = nas_data.load(
+            config["data"], "train", batch_size=config["batch_size"],
+            image_size=config["image_size"], limit=config["limit"],
+        )
+    monitored = archs[: config["monitor_archs"]]
+    monitor = RankingMonitor(
+        monitored, benchmark, evaluation, every=config["monitor_every"],
+        bn_calibration_data=calibration,
+        bn_calibration_steps=config["bn_calibration_steps"],
+    )
+    start = time.perf_counter()
+    history = nb201_spos.train(supernet, config, paths, resume, verbose, callbacks=[monitor])
+    train_seconds = time.perf_counter() - start
+    nb201_spos._write_history(history, paths["history"], paths["history_csv"])
+    supernet.save(paths["supernet"])
+
+    start = time.perf_counter()
+    report = rank_and_report(
+        supernet, benchmark, archs, evaluation, output,
+        bn_calibration_data=calibration,
+        bn_calibration_steps=config["bn_calibration_steps"],
+        title=f"SPOS supernet, seed {config['seed']}",
+        verbose=1 if verbose == 1 else 0,
+    )
+    rank_seconds = time.perf_counter() - start
+    curve = monitoring_curve(history)
+    monitored_params = ranking_report(
+        benchmark.table(monitored, "params"), benchmark.table(monitored, "test_acc")
+    )
+    plot_metric_over_epochs(
+        {f"seed {config['seed']}": curve}, output / "kt_over_epochs.png",
+        baselines={"params": monitored_params},
+        title=f"Kendall tau of {len(monitored)} monitored architectures",
+    )
+    result = {
+        "report": report,
+        "curve": curve,
+        "monitored_archs": len(monitored),
+        "monitored_params_baseline": monitored_params,
+        "train_seconds": train_seconds,
+        "rank_seconds": rank_seconds,
+        "config": config,
+    }
+    write_json(paths["result"], _clean(result))
+    print(f"\nRanking of {report['n']} architectures against NAS-Bench-201 CIFAR-10 test accuracy:")
+    print(format_report(report))
+    print(f"(trained in {train_seconds:.0f} s, ranked in {rank_seconds:.0f} s; files in {output})")
+    return result
+
+
+def monitoring_curve(history, prefix="rank_"):
+    """`{"epoch": [...], metric: [...]}` of the epochs the monitor scored."""
+    key = prefix + "kendall_tau"
+    values = history.get(key, [])
+    scored = [i for i, v in enumerate(values) if v is not None and not math.isnan(v)]
+    curve = {"epoch": [i + 1 for i in scored]}
+    for name, series in history.items():
+        if name.startswith(prefix):
+            curve[name[len(prefix):]] = [series[i] for i in scored]
+    return curve
+
+
+def run_seeds(config, seeds, output, resume=False, overwrite=False, verbose=2):
+    """`run` for every seed, then a mean ± std summary of all of them."""
+    output = Path(output)
+    results = {}
+    for seed in seeds:
+        results[seed] = run(
+            dict(config, seed=seed), output / f"seed_{seed}",
+            resume=resume, overwrite=overwrite, verbose=verbose,
+        )
+    summary = summarize(results)
+    write_json(output / "summary.json", _clean(summary))
+    plot_metric_over_epochs(
+        {f"seed {s}": r["curve"] for s, r in results.items()},
+        output / "kt_over_epochs.png",
+        baselines={"params": next(iter(results.values()))["monitored_params_baseline"]},
+        title="Kendall tau of the monitored architectures, every seed",
+    )
+    print(f"\nOver seeds {list(seeds)} (mean ± std):")
+    for name, stats in summary["metrics"].items():
+        print(f"  {name:<24} {stats['mean']:.3f} ± {stats['std']:.3f}")
+    for name, values in summary["baselines"].items():
+        print(f"  baseline {name:<15} KT {values['kendall_tau']:.3f}  "
+              f"P@Top5% {values['precision_at_top_5%']:.3f}")
+    return summary
+
+
+def summarize(results):
+    """Mean and standard deviation over seeds of the main metrics."""
+    names = ("kendall_tau", "spearman", "precision_at_top_5%", "precision_at_top_10%")
+    metrics = {}
+    for name in names:
+        values = [r["report"][name] for r in results.values() if name in r["report"]]
+        if values:
+            metrics[name] = {
+                "mean": float(np.mean(values)),
+                "std": float(np.std(values)),
+                "values": [float(v) for v in values],
+            }
+    first = next(iter(results.values()))["report"]
+    return {
+        "seeds": list(results),
+        "metrics": metrics,
+        "baselines": first.get("baselines", {}),
+    }
+
+
+def _clean(value):
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return None if math.isnan(float(value)) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+# === Command line ===
+def _num_archs(text):
+    if text == "all":
+        return text
+    return nb201_spos._positive_int(text)
+
+
+def build_parser(prog="nb201_rank"):
+    """The recipe's `argparse.ArgumentParser` (nb201_spos' flags and more)."""
+    parser = nb201_spos.build_parser(prog)
+    parser.description = (
+        "Train a SPOS supernet on NAS-Bench-201 and measure how well it ranks "
+        "architectures against the benchmark."
+    )
+    for action in parser._actions:
+        if action.dest == "preset":
+            action.choices = sorted(PRESETS)
+        if action.dest == "num_candidates":
+            action.help = argparse.SUPPRESS
+    arg = parser.add_argument
+    arg("--benchmark", help="NAS-Bench-201 ground truth: JSON file or directory, or official file")
+    arg("--num-archs", type=_num_archs, help="architectures to rank (an int or 'all')")
+    arg("--arch-seed", type=int, help="seed of the architecture sample")
+    arg("--eval-split", choices=("test", "train", "search_valid"), help="split that scores architectures")
+    arg("--eval-batch-size", type=nb201_spos._positive_int)
+    arg("--bn-calibration-steps", type=int, help="BN recalibration batches per architecture")
+    arg("--monitor-every", type=nb201_spos._positive_int, help="monitor the ranking every N epochs")
+    arg("--monitor-archs", type=nb201_spos._positive_int, help="architectures monitored")
+    arg("--exclude-ops", nargs="*", help="options never sampled in training (e.g. none)")
+    arg("--seeds", type=int, nargs="+", help="run every seed and summarize (mean ± std)")
+    return parser
+
+
+def config_from_args(args):
+    """The preset of `args.preset` updated with the flags that were given."""
+    config = dict(PRESETS[args.preset])
+    for key in config:
+        value = getattr(args, key, None)
+        if value is not None:
+            config[key] = value
+    return config
+
+
+def main(argv=None, prog="nb201_rank"):
+    """Command-line entry point; returns the result (or summary) dict."""
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
+    if args.resume and args.overwrite:
+        parser.error("argument --overwrite: not allowed with argument --resume")
+    config = config_from_args(args)
+    output = Path(args.output or Path("runs") / "nb201_rank" / args.preset)
+    try:
+        if args.seeds:
+            return run_seeds(config, args.seeds, output, args.resume, args.overwrite, args.verbose)
+        return run(config, output, resume=args.resume, overwrite=args.overwrite, verbose=args.verbose)
+    except ValueError as error:
+        parser.error(str(error))

@@ -1,0 +1,81 @@
+import csv
+import json
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from kerasnas import cli
+from kerasnas.recipes import nb201_rank
+
+# The smoke preset, smaller still: 2 epochs of 4 steps, 24 architectures.
+ARGS = ["--preset", "smoke", "--limit", "256", "--num-archs", "24", "--monitor-archs", "12",
+        "--verbose", "0"]
+
+
+@pytest.fixture(scope="module")
+def rank_run(tmp_path_factory):
+    output = tmp_path_factory.mktemp("rank")
+    return output, nb201_rank.main(ARGS + ["--output", str(output)])
+
+
+def test_recipe_writes_a_consistent_report(rank_run, shared_data):
+    output, result = rank_run
+    with open(output / "ranking.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 24 and list(rows[0]) == ["arch", "predicted", "true", "params", "flops"]
+    truth = json.loads((shared_data / "nb201" / "nasbench201_cifar10.json").read_text())
+    predicted = np.array([float(r["predicted"]) for r in rows])
+    true = np.array([float(r["true"]) for r in rows])
+    np.testing.assert_allclose(true, [truth[r["arch"]]["test_acc_200"] for r in rows])
+    report = json.loads((output / "report.json").read_text())
+    assert report["kendall_tau"] == pytest.approx(stats.kendalltau(predicted, true)[0])
+    params = np.array([float(r["params"]) for r in rows])
+    assert report["baselines"]["params"]["kendall_tau"] == pytest.approx(stats.kendalltau(params, true)[0])
+    # The monitor scored every epoch (smoke: monitor_every=1), as the history holds.
+    assert result["curve"]["epoch"] == [1, 2]
+    history = json.loads((output / "history.json").read_text())
+    assert history["rank_kendall_tau"] == result["curve"]["kendall_tau"]
+    for name in ("scatter.png", "kt_over_epochs.png"):
+        assert (output / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_rank_matches_the_recipe_and_resumes(rank_run, tmp_path, capsys):
+    output, _ = rank_run
+    argv = [
+        "rank", "--checkpoint", str(output / "supernet.keras"),
+        "--benchmark", nb201_rank.PRESETS["smoke"]["benchmark"],
+        "--data", nb201_rank.PRESETS["smoke"]["data"], "--num-archs", "24",
+        "--batch-size", "256", "--output", str(tmp_path),
+    ]
+    assert cli.main(argv) == 0
+    assert "baseline: params" in capsys.readouterr().out
+    # Same architectures, same data and batches: the recipe's numbers (whose
+    # evaluation used limit=256 images: compare the architectures only).
+    with open(output / "ranking.csv") as f:
+        recipe_archs = [r["arch"] for r in csv.DictReader(f)]
+    with open(tmp_path / "ranking.csv") as f:
+        cli_rows = list(csv.DictReader(f))
+    assert [r["arch"] for r in cli_rows] == recipe_archs
+    # A rerun finds every score in scores.csv and rewrites the same report.
+    before = (tmp_path / "report.json").read_text()
+    assert cli.main(argv) == 0
+    assert (tmp_path / "report.json").read_text() == before
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--num-archs", "0"], "argument `--num-archs`"),
+    (["--num-archs", "99999"], "argument `num`"),
+    (["--dataset", "mnist"], "argument `dataset`"),
+    (["--bn-calibration-steps", "2"], "argument `--bn-calibration-data`"),
+])
+def test_cli_rank_bad_input(rank_run, tmp_path, capsys, extra, message):
+    output, _ = rank_run
+    argv = [
+        "rank", "--checkpoint", str(output / "supernet.keras"),
+        "--benchmark", nb201_rank.PRESETS["smoke"]["benchmark"],
+        "--data", nb201_rank.PRESETS["smoke"]["data"], "--output", str(tmp_path),
+    ] + extra
+    with pytest.raises(SystemExit):
+        cli.main(argv)
+    assert message in capsys.readouterr().err
