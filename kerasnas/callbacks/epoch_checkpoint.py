@@ -35,6 +35,9 @@ class EpochCheckpoint(keras.callbacks.Callback):
     Args:
         directory: the checkpoint directory (created if needed).
         keep: positive int, the number of checkpoints to keep.
+        state: more objects whose `variables` belong in the checkpoint,
+            e.g. a `kerasnas.sampling.ImportanceDataSampler` (its drawn
+            indices live outside the model).
 
     Example:
 
@@ -48,7 +51,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
     ```
     """
 
-    def __init__(self, directory, keep=2):
+    def __init__(self, directory, keep=2, state=()):
         if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
             raise ValueError(
                 "Invalid value for argument `keep`. Expected a positive int. "
@@ -57,12 +60,16 @@ class EpochCheckpoint(keras.callbacks.Callback):
         super().__init__()
         self.directory = os.fspath(directory)
         self.keep = keep
+        self.state = list(state)
         self.history = {}
+
+    def _state_variables(self):
+        return [v for owner in self.state for v in owner.variables]
 
     def on_epoch_end(self, epoch, logs=None):
         for name, value in (logs or {}).items():
             self.history.setdefault(name, []).append(_to_json_number(value))
-        save_checkpoint(self.model, self.directory, epoch + 1, self.history)
+        save_checkpoint(self.model, self.directory, epoch + 1, self.history, self._state_variables())
         for path in list_checkpoints(self.directory)[: -self.keep]:
             os.remove(path)
 
@@ -78,7 +85,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
             The number of completed epochs, i.e. the `initial_epoch` to pass
             to `fit` (0 when the directory holds no checkpoint).
         """
-        epoch, self.history = load_checkpoint(model, self.directory)
+        epoch, self.history = load_checkpoint(model, self.directory, self._state_variables())
         return epoch
 
     def get_config(self):
@@ -114,7 +121,7 @@ def latest_checkpoint(directory):
     return paths[-1] if paths else None
 
 
-def save_checkpoint(model, directory, epoch, history):
+def save_checkpoint(model, directory, epoch, history, state_variables=()):
     """Writes `epoch_{epoch:05d}.npz` (and `history.json`) atomically.
 
     Returns:
@@ -123,15 +130,18 @@ def save_checkpoint(model, directory, epoch, history):
     os.makedirs(directory, exist_ok=True)
     optimizer = _optimizer(model)
     model_variables, optimizer_variables = model.variables, optimizer.variables
+    state_variables = list(state_variables)
     meta = {
         "format": _FORMAT,
         "epoch": int(epoch),
         "history": history,
         "model_variables": [v.path for v in model_variables],
         "optimizer_variables": [v.path for v in optimizer_variables],
+        "state_variables": [_name(v) for v in state_variables],
     }
     arrays = {"meta": np.array(json.dumps(meta))}
-    for prefix, variables in (("model", model_variables), ("optimizer", optimizer_variables)):
+    groups = (("model", model_variables), ("optimizer", optimizer_variables), ("state", state_variables))
+    for prefix, variables in groups:
         for k, variable in enumerate(variables):
             arrays[f"{prefix}_{k:05d}"] = variable.numpy()
     path = os.path.join(directory, f"epoch_{epoch:05d}.npz")
@@ -141,7 +151,11 @@ def save_checkpoint(model, directory, epoch, history):
     return path
 
 
-def load_checkpoint(model, directory):
+def _name(variable):
+    return getattr(variable, "path", None) or variable.name
+
+
+def load_checkpoint(model, directory, state_variables=()):
     """Restores the latest checkpoint of `directory` into the compiled `model`.
 
     Variables are matched by position in `model.variables` and
@@ -158,14 +172,18 @@ def load_checkpoint(model, directory):
         return 0, {}
     if not optimizer.built:
         optimizer.build(model.trainable_variables)
-    groups = (("model", model.variables), ("optimizer", optimizer.variables))
+    groups = (
+        ("model", model.variables),
+        ("optimizer", optimizer.variables),
+        ("state", list(state_variables)),
+    )
     with np.load(path, allow_pickle=False) as contents:
         meta = json.loads(str(contents["meta"]))
         if meta.get("format") != _FORMAT:
             raise ValueError(f"Unknown checkpoint format in {path}: {meta.get('format')!r}.")
         values = {}
         for prefix, variables in groups:
-            saved = meta[f"{prefix}_variables"]
+            saved = meta.get(f"{prefix}_variables", [])
             values[prefix] = [contents[f"{prefix}_{k:05d}"] for k in range(len(saved))]
             _check_compatible(path, prefix, saved, values[prefix], variables)
     for prefix, variables in groups:
@@ -192,7 +210,7 @@ def _check_compatible(path, prefix, saved_paths, values, variables):
         for name, value, variable in zip(saved_paths, values, variables):
             if tuple(value.shape) != tuple(variable.shape):
                 problem = (
-                    f"{prefix} variable {variable.path!r} has shape {tuple(variable.shape)}, "
+                    f"{prefix} variable {_name(variable)!r} has shape {tuple(variable.shape)}, "
                     f"the checkpoint's {name!r} has shape {value.shape}"
                 )
                 break

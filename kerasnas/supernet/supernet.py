@@ -126,6 +126,7 @@ class Supernet(keras.Model):
         self._guarded_optimizer = None
         self._calibration_function = None
         self._gradient_observers = []
+        self._batch_observers = []
         self.built = True
 
     # === Structure ===
@@ -225,6 +226,23 @@ class Supernet(keras.Model):
         """Stops calling `observer` (see `add_gradient_observer`)."""
         if observer in self._gradient_observers:
             self._gradient_observers.remove(observer)
+            self.train_function = None
+
+    def add_batch_observer(self, observer):
+        """Calls `observer(supernet, x, y, y_pred, index)` in every training
+        step, in the graph, after the forward pass (`index`: the samples'
+        dataset indices, or None when the batches carry none). Data samplers
+        (PA&DA's `ImportanceDataSampler`) use it; the same rules as
+        `add_gradient_observer` apply.
+        """
+        if observer not in self._batch_observers:
+            self._batch_observers.append(observer)
+            self.train_function = None
+
+    def remove_batch_observer(self, observer):
+        """Stops calling `observer` (see `add_batch_observer`)."""
+        if observer in self._batch_observers:
+            self._batch_observers.remove(observer)
             self.train_function = None
 
     # === Training ===
@@ -340,8 +358,11 @@ class Supernet(keras.Model):
 
     def _unpack(self, data):
         """`(x, y, sample_weight, index)`; an integer third element of the
-        batch is the samples' dataset index, not a sample weight."""
+        batch is the samples' dataset index, not a sample weight, and a
+        fourth element is the index after a sample weight."""
         index = None
+        if isinstance(data, (tuple, list)) and len(data) == 4:
+            return data[0], data[1], data[2], data[3]
         if isinstance(data, (tuple, list)) and len(data) == 3 and data[2] is not None:
             if not isinstance(data[2], dict) and data[2].dtype.is_integer:
                 index = data[2]
@@ -359,6 +380,8 @@ class Supernet(keras.Model):
                 x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True
             )
         self._track_loss(loss, x)
+        for observer in self._batch_observers:
+            observer(self, x, y, y_pred, index)
         variables = self.trainable_variables
         gradients = tape.gradient(loss, variables)
         gradients = [g if g is not None else tf.zeros_like(v) for g, v in zip(gradients, variables)]
