@@ -118,9 +118,6 @@ class GradientVarianceMonitor(keras.callbacks.Callback):
             return float("nan"), float("nan")
         return squares / size, (squares / means if means else float("nan"))
 
-    def on_train_end(self, logs=None):
-        if self._supernet is not None:
-            self._supernet.remove_gradient_observer(self._observe)
 
 
 class RankingMonitor(keras.callbacks.Callback):

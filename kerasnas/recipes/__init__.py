@@ -11,6 +11,7 @@ import importlib
 RECIPES = {
     "nb201-spos": "kerasnas.recipes.nb201_spos",
     "nb201-rank": "kerasnas.recipes.nb201_rank",
+    "nb201-pada": "kerasnas.recipes.nb201_pada",
 }
 
 

@@ -62,6 +62,14 @@ _RANK = dict(
     monitor_every=25,
     monitor_archs=200,
     exclude_ops=[],
+    # PA&DA (kerasnas.recipes.nb201_pada): "spos", "pa", "da" or "pada";
+    # δ and τ None = linear epoch / epochs, as the reference.
+    method="spos",
+    delta=None,
+    tau=None,
+    path_floor=None,
+    path_shared=True,
+    importance_weighted_loss=False,
 )
 
 PRESETS = {
@@ -88,7 +96,11 @@ PRESETS = {
     ),
 }
 
-_TRAINING_KEYS = nb201_spos._TRAINING_KEYS + ("exclude_ops",)
+_TRAINING_KEYS = nb201_spos._TRAINING_KEYS + (
+    "exclude_ops", "method", "delta", "tau", "path_floor", "path_shared",
+    "importance_weighted_loss",
+)
+METHODS = ("spos", "pa", "da", "pada")
 
 
 def run(config, output, resume=False, overwrite=False, verbose=2):
@@ -111,7 +123,8 @@ def run(config, output, resume=False, overwrite=False, verbose=2):
 
     keras.utils.set_random_seed(config["seed"])
     space, steps_per_epoch = nb201_spos.build_space(config)
-    supernet = nb201_spos.build_supernet(space, config, steps_per_epoch)
+    path_sampler, data_sampler, sampler_callbacks = samplers(config)
+    supernet = nb201_spos.build_supernet(space, config, steps_per_epoch, path_sampler)
     if config["exclude_ops"]:
         supernet.set_mask({
             label: [o for o in options if o not in config["exclude_ops"]]
@@ -134,7 +147,10 @@ def run(config, output, resume=False, overwrite=False, verbose=2):
         bn_calibration_steps=config["bn_calibration_steps"],
     )
     start = time.perf_counter()
-    history = nb201_spos.train(supernet, config, paths, resume, verbose, callbacks=[monitor])
+    history = nb201_spos.train(
+        supernet, config, paths, resume, verbose,
+        callbacks=sampler_callbacks + [monitor], data_sampler=data_sampler,
+    )
     train_seconds = time.perf_counter() - start
     nb201_spos._write_history(history, paths["history"], paths["history_csv"])
     supernet.save(paths["supernet"])
@@ -144,7 +160,7 @@ def run(config, output, resume=False, overwrite=False, verbose=2):
         supernet, benchmark, archs, evaluation, output,
         bn_calibration_data=calibration,
         bn_calibration_steps=config["bn_calibration_steps"],
-        title=f"SPOS supernet, seed {config['seed']}",
+        title=f"{config['method'].upper()} supernet, seed {config['seed']}",
         verbose=1 if verbose == 1 else 0,
     )
     rank_seconds = time.perf_counter() - start
@@ -171,6 +187,40 @@ def run(config, output, resume=False, overwrite=False, verbose=2):
     print(format_report(report))
     print(f"(trained in {train_seconds:.0f} s, ranked in {rank_seconds:.0f} s; files in {output})")
     return result
+
+
+def samplers(config):
+    """`(path sampler or None, data sampler or None, their callbacks)` of
+    `config["method"]`: SPOS (uniform), PA (path importance), DA (data
+    importance) or PA&DA (both)."""
+    from kerasnas.sampling import ImportanceDataSampler
+    from kerasnas.sampling import ImportancePathSampler
+
+    method = config["method"]
+    if method not in METHODS:
+        raise ValueError(
+            f"Invalid value for argument `method`. Expected one of {list(METHODS)}. "
+            f"Received: method={method!r}"
+        )
+    path, data, callbacks = None, None, []
+    if method in ("pa", "pada"):
+        path = ImportancePathSampler(
+            shared=config["path_shared"], parameter_free_floor=config["path_floor"],
+            name="path_sampler",
+        )
+        callbacks.append(path.callback(delta=config["delta"]))
+    if method in ("da", "pada"):
+        x, _ = nas_data.load_arrays(config["data"], "train")
+        data = ImportanceDataSampler(
+            config["data"], config["batch_size"],
+            map_fn=nb201_spos.make_preprocess(
+                config["data"], x.dtype, config["augment"], config["image_size"]
+            ),
+            tau=config["tau"], seed=config["seed"], limit=config["limit"],
+            importance_weighted_loss=config["importance_weighted_loss"],
+        )
+        callbacks.append(data.callback())
+    return path, data, callbacks
 
 
 def monitoring_curve(history, prefix="rank_"):
@@ -273,7 +323,21 @@ def build_parser(prog="nb201_rank"):
     arg("--monitor-archs", type=nb201_spos._positive_int, help="architectures monitored")
     arg("--exclude-ops", nargs="*", help="options never sampled in training (e.g. none)")
     arg("--seeds", type=int, nargs="+", help="run every seed and summarize (mean ± std)")
+    arg("--method", choices=METHODS, help="sampling: spos (uniform), pa, da or pada (PA&DA)")
+    arg("--delta", type=_fraction, help="constant δ of path importance (default: epoch / epochs)")
+    arg("--tau", type=_fraction, help="constant τ of data importance (default: epoch / epochs)")
+    arg("--path-floor", type=_fraction, help="lower bound of parameter-free ops' probability")
     return parser
+
+
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], received {text!r}")
+    return value
 
 
 def config_from_args(args):

@@ -122,19 +122,12 @@ def train_dataset(
     x, y = nas_data.load_arrays(data, "train")
     if limit is not None:
         x, y = x[:limit], y[:limit]
-    stats = nas_data.info(data)
-    scale = 1.0 / 255.0 if x.dtype == np.uint8 else 1.0
+    preprocess = make_preprocess(data, x.dtype, augment, image_size)
     images, labels = tf.constant(x), tf.constant(y)
     fold_in = tf.random.experimental.stateless_fold_in
 
     def example(position, image_seed):
-        image = tf.cast(tf.gather(images, position), tf.float32) * scale
-        if image_size is not None:
-            image = tf.image.resize(image, (image_size, image_size))
-        if augment:
-            image = nas_data.random_crop_flip(image, 4, seed=image_seed)
-        image = nas_data.normalize(image, stats["mean"], stats["std"])
-        return image, tf.gather(labels, position)
+        return preprocess(tf.gather(images, position), tf.gather(labels, position), image_seed)
 
     def epoch_batches(epoch):
         epoch_seed = fold_in(tf.constant([seed, 0], tf.int64), epoch)
@@ -150,6 +143,24 @@ def train_dataset(
 
     dataset = tf.data.Dataset.range(initial_epoch, epochs).flat_map(epoch_batches)
     return dataset.prefetch(tf.data.AUTOTUNE), math.ceil(len(y) / batch_size)
+
+
+def make_preprocess(data, dtype, augment=False, image_size=None):
+    """The per-example training pre-processing `(image, label, seed) ->
+    (image, label)`: scale to [0, 1], resize, crop + flip with the stateless
+    `seed` (if `augment`), normalise with the dataset's statistics."""
+    stats = nas_data.info(data)
+    scale = 1.0 / 255.0 if np.dtype(dtype) == np.uint8 else 1.0
+
+    def preprocess(image, label, seed):
+        image = tf.cast(image, tf.float32) * scale
+        if image_size is not None:
+            image = tf.image.resize(image, (image_size, image_size))
+        if augment:
+            image = nas_data.random_crop_flip(image, 4, seed=seed)
+        return nas_data.normalize(image, stats["mean"], stats["std"]), label
+
+    return preprocess
 
 
 def build_space(config):
@@ -172,9 +183,11 @@ def build_space(config):
     return space, math.ceil(num_examples / config["batch_size"])
 
 
-def build_supernet(space, config, steps_per_epoch):
-    """The compiled SPOS supernet of `space` for `config`."""
+def build_supernet(space, config, steps_per_epoch, path_sampler=None):
+    """The compiled SPOS supernet of `space` for `config` (uniform paths
+    unless another `path_sampler` is given)."""
     supernet = space.build_supernet(
+        path_sampler=path_sampler,
         seed=config["seed"],
         weight_decay=config["weight_decay"],
         clip_norm=config["clip_norm"],
@@ -287,7 +300,7 @@ def run(config, output, resume=False, overwrite=False, verbose=2):
     return result
 
 
-def train(supernet, config, paths, resume=False, verbose=2, callbacks=()):
+def train(supernet, config, paths, resume=False, verbose=2, callbacks=(), data_sampler=None):
     """Trains the compiled `supernet`, checkpointing every epoch.
 
     Args:
@@ -299,23 +312,32 @@ def train(supernet, config, paths, resume=False, verbose=2, callbacks=()):
         verbose: `fit` verbosity.
         callbacks: more Keras callbacks, run before the checkpoint (so that
             what they add to the epoch's logs is checkpointed too).
+        data_sampler: optional `kerasnas.sampling.ImportanceDataSampler`
+            that replaces the epoch-seeded pipeline; its state goes into the
+            checkpoints (its callback must be among `callbacks`).
 
     Returns:
         The history of every epoch, `{metric: [value per epoch]}`,
         including the epochs of the interrupted run when resuming.
     """
-    checkpoint = EpochCheckpoint(paths["checkpoints"])
+    checkpoint = EpochCheckpoint(
+        paths["checkpoints"], state=[data_sampler] if data_sampler is not None else ()
+    )
     initial_epoch = checkpoint.restore(supernet) if resume else 0
     epochs = config["epochs"]
     if resume:
         print(f"Resuming after epoch {initial_epoch} of {epochs}.")
     if initial_epoch >= epochs:
         return checkpoint.history
-    dataset, steps_per_epoch = train_dataset(
-        config["data"], config["batch_size"], config["seed"], epochs,
-        initial_epoch=initial_epoch, augment=config["augment"],
-        image_size=config["image_size"], limit=config["limit"],
-    )
+    if data_sampler is not None:
+        # One epoch per iteration: Keras re-reads the sampler's draw each epoch.
+        dataset, steps_per_epoch = data_sampler.dataset(), None
+    else:
+        dataset, steps_per_epoch = train_dataset(
+            config["data"], config["batch_size"], config["seed"], epochs,
+            initial_epoch=initial_epoch, augment=config["augment"],
+            image_size=config["image_size"], limit=config["limit"],
+        )
     callbacks = list(callbacks) + [checkpoint]
     if "tensorboard" in paths:
         callbacks.append(

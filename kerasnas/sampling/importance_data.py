@@ -235,9 +235,6 @@ class DataImportanceCallback(keras.callbacks.Callback):
             unique = np.unique(self.sampler.indices.numpy()).size
             logs["data_unique_fraction"] = unique / self.sampler.num_examples
 
-    def on_train_end(self, logs=None):
-        if self._supernet is not None:
-            self._supernet.remove_batch_observer(self._observe)
 
     def scores(self):
         """The scores collected so far in this epoch (numpy)."""

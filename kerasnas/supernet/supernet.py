@@ -216,7 +216,8 @@ class Supernet(keras.Model):
         `kerasnas.evaluation.GradientVarianceMonitor`) use it; the observer
         runs inside the traced step, so it must use TF/Keras ops and keep its
         state in variables. The training function is rebuilt on the next
-        `fit`.
+        `fit` (so a callback registers its observer once and leaves it: a
+        rebuilt function is traced again).
         """
         if observer not in self._gradient_observers:
             self._gradient_observers.append(observer)

@@ -1,0 +1,127 @@
+"""PA&DA on NAS-Bench-201: SPOS / PA / DA / PA&DA (the paper's Table 5).
+
+For every method and seed, trains the supernet with that sampling
+(`kerasnas.recipes.nb201_rank`: same data, schedule, monitoring and
+ranking), then prints a mean ± std table of Kendall tau and P@Top5% against
+NAS-Bench-201 CIFAR-10 with the parameter-count baseline as a row, and draws
+the KT-over-epochs curves of all methods on one plot.
+
+Presets: `smoke`, `cifar10-subset` (the calibrated CPU proxy of
+`nb201_rank`) and `paper` (REFERENCE_NOTES §1: C=16, N=5, 250 epochs, batch
+256, SGD 0.05 cosine, wd 2.5e-4, clip 5, batch-statistics BN, all 15,625
+architectures on the CIFAR-10 test set with batch 512).
+
+Outputs: `output/<method>/seed_<s>/` (each run, see `nb201_rank`),
+`output/table.json`, `output/table.txt` and `output/kt_over_epochs.png`.
+
+Usage:
+
+```shell
+python recipes/nb201_pada.py --preset cifar10-subset --methods spos pada --seeds 0 1 2
+kerasnas train --recipe nb201-pada --preset smoke --methods pada
+```
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from kerasnas.evaluation import plot_metric_over_epochs
+from kerasnas.recipes import nb201_rank
+from kerasnas.recipes.common import write_json
+
+PRESETS = {name: dict(preset) for name, preset in nb201_rank.PRESETS.items()}
+
+
+def run(config, methods, seeds, output, resume=False, overwrite=False, verbose=2):
+    """Runs every method for every seed; returns the table dict."""
+    output = Path(output)
+    results = {}
+    for method in methods:
+        results[method] = {}
+        for seed in seeds:
+            results[method][seed] = nb201_rank.run(
+                dict(config, method=method, seed=seed), output / method / f"seed_{seed}",
+                resume=resume, overwrite=overwrite, verbose=verbose,
+            )
+    table = make_table(results)
+    write_json(output / "table.json", table)
+    text = format_table(table)
+    (output / "table.txt").write_text(text + "\n")
+    runs = {
+        f"{method} seed {seed}": result["curve"]
+        for method, by_seed in results.items() for seed, result in by_seed.items()
+    }
+    first = next(iter(next(iter(results.values())).values()))
+    plot_metric_over_epochs(
+        runs, output / "kt_over_epochs.png",
+        baselines={"params": first["monitored_params_baseline"]},
+        title=f"Kendall tau of {first['monitored_archs']} monitored architectures",
+    )
+    print("\n" + text)
+    return table
+
+
+def make_table(results):
+    """`{"rows": {name: {metric: {"mean", "std", "values"}}}, ...}`."""
+    metrics = ("kendall_tau", "precision_at_top_5%", "spearman")
+    rows = {}
+    for method, by_seed in results.items():
+        rows[method] = {}
+        for metric in metrics:
+            values = [float(r["report"][metric]) for r in by_seed.values()]
+            rows[method][metric] = {
+                "mean": float(np.mean(values)), "std": float(np.std(values)), "values": values,
+            }
+        rows[method]["train_seconds"] = float(np.mean([r["train_seconds"] for r in by_seed.values()]))
+    first = next(iter(next(iter(results.values())).values()))["report"]
+    for name, values in first.get("baselines", {}).items():
+        rows[f"baseline: {name}"] = {
+            metric: {"mean": values[metric], "std": 0.0, "values": [values[metric]]}
+            for metric in metrics
+        }
+    seeds = sorted({seed for by_seed in results.values() for seed in by_seed})
+    return {"seeds": seeds, "num_archs": first["n"], "rows": rows}
+
+
+def format_table(table):
+    """The table as text: mean ± std per method, baselines as rows."""
+    header = f"{'':<18}{'Kendall tau':>18}{'P@Top5%':>18}{'Spearman':>18}{'train s':>10}"
+    lines = [
+        f"{table['num_archs']} architectures, seeds {table['seeds']}, against NAS-Bench-201 "
+        "CIFAR-10 test accuracy (mean ± std over seeds)",
+        header,
+    ]
+    for name, row in table["rows"].items():
+        cells = "".join(
+            f"{row[m]['mean']:>10.3f} ± {row[m]['std']:.3f}"
+            for m in ("kendall_tau", "precision_at_top_5%", "spearman")
+        )
+        seconds = f"{row['train_seconds']:>10.0f}" if "train_seconds" in row else ""
+        lines.append(f"{name:<18}{cells}{seconds}")
+    return "\n".join(lines)
+
+
+def build_parser(prog="nb201_pada"):
+    parser = nb201_rank.build_parser(prog)
+    parser.description = "PA&DA on NAS-Bench-201: SPOS, PA, DA and PA&DA, ranked against the benchmark."
+    parser.add_argument(
+        "--methods", nargs="+", choices=nb201_rank.METHODS, default=list(nb201_rank.METHODS),
+        help="methods to run (default: all four)",
+    )
+    return parser
+
+
+def main(argv=None, prog="nb201_pada"):
+    """Command-line entry point; returns the table dict."""
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
+    if args.resume and args.overwrite:
+        parser.error("argument --overwrite: not allowed with argument --resume")
+    config = nb201_rank.config_from_args(args)
+    output = Path(args.output or Path("runs") / "nb201_pada" / args.preset)
+    seeds = args.seeds or [config["seed"]]
+    try:
+        return run(config, args.methods, seeds, output, args.resume, args.overwrite, args.verbose)
+    except ValueError as error:
+        parser.error(str(error))
