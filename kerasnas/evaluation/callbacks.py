@@ -5,10 +5,11 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from kerasnas.callbacks.observer import SupernetObserver
 from kerasnas.evaluation.ranking import rank_architectures
 
 
-class GradientVarianceMonitor(keras.callbacks.Callback):
+class GradientVarianceMonitor(SupernetObserver):
     """The supernet gradient variance of PA&DA (Appendix A), per epoch.
 
     During an epoch, for every parameter (scalar weight) `w` it accumulates
@@ -36,25 +37,6 @@ class GradientVarianceMonitor(keras.callbacks.Callback):
         self.history = {"epoch": [], "gradient_variance": []}
         if self.relative:
             self.history["gradient_variance_relative"] = []
-        self._state = None
-        self._supernet = None
-
-    def set_model(self, model):
-        super().set_model(model)
-        if not hasattr(model, "add_gradient_observer"):
-            raise ValueError(
-                "Invalid value for argument `model`. Expected a kerasnas.Supernet "
-                f"(GradientVarianceMonitor observes its gradients). Received: {type(model).__name__}"
-            )
-        if self._supernet is not model:
-            if self._supernet is not None:
-                self._supernet.remove_gradient_observer(self._observe)
-            self._supernet = model
-            self._state = None
-        if self._state is None:
-            with model.distribute_strategy.scope():
-                self._state = self._make_state(model)
-        model.add_gradient_observer(self._observe)
 
     def _make_state(self, model):
         def local(shape, name, dtype="float32"):

@@ -28,6 +28,7 @@ import numpy as np
 
 from kerasnas.evaluation import plot_metric_over_epochs
 from kerasnas.recipes import nb201_rank
+from kerasnas.recipes import nb201_spos
 from kerasnas.recipes.common import write_json
 
 PRESETS = {name: dict(preset) for name, preset in nb201_rank.PRESETS.items()}
@@ -115,10 +116,8 @@ def build_parser(prog="nb201_pada"):
 def main(argv=None, prog="nb201_pada"):
     """Command-line entry point; returns the table dict."""
     parser = build_parser(prog)
-    args = parser.parse_args(argv)
-    if args.resume and args.overwrite:
-        parser.error("argument --overwrite: not allowed with argument --resume")
-    config = nb201_rank.config_from_args(args)
+    args = nb201_spos.parse_args(parser, argv)
+    config = nb201_spos.config_from_args(args, PRESETS)
     output = Path(args.output or Path("runs") / "nb201_pada" / args.preset)
     seeds = args.seeds or [config["seed"]]
     try:

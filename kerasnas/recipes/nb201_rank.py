@@ -30,8 +30,6 @@ kerasnas train --recipe nb201-rank --preset smoke
 """
 
 import argparse
-import importlib.util
-import json
 import math
 import time
 from pathlib import Path
@@ -106,18 +104,8 @@ METHODS = ("spos", "pa", "da", "pada")
 def run(config, output, resume=False, overwrite=False, verbose=2):
     """Trains, monitors and ranks one seed; returns `result.json`'s content."""
     output = Path(output)
-    paths = {
-        name: output / file
-        for name, file in (
-            ("config", "config.json"), ("checkpoints", "checkpoints"),
-            ("tensorboard", "tensorboard"), ("history", "history.json"),
-            ("history_csv", "history.csv"), ("supernet", "supernet.keras"),
-            ("result", "result.json"),
-        )
-    }
+    paths = nb201_spos.output_paths(output)
     nb201_spos._prepare_output(config, paths, resume, overwrite, _TRAINING_KEYS)
-    if importlib.util.find_spec("tensorboard") is None:
-        del paths["tensorboard"]
     benchmark = NasBench201Benchmark(config["benchmark"], dataset="cifar10")
     archs = sample_archs(benchmark, config["num_archs"], config["arch_seed"])
 
@@ -342,20 +330,13 @@ def _fraction(text):
 
 def config_from_args(args):
     """The preset of `args.preset` updated with the flags that were given."""
-    config = dict(PRESETS[args.preset])
-    for key in config:
-        value = getattr(args, key, None)
-        if value is not None:
-            config[key] = value
-    return config
+    return nb201_spos.config_from_args(args, PRESETS)
 
 
 def main(argv=None, prog="nb201_rank"):
     """Command-line entry point; returns the result (or summary) dict."""
     parser = build_parser(prog)
-    args = parser.parse_args(argv)
-    if args.resume and args.overwrite:
-        parser.error("argument --overwrite: not allowed with argument --resume")
+    args = nb201_spos.parse_args(parser, argv)
     config = config_from_args(args)
     output = Path(args.output or Path("runs") / "nb201_rank" / args.preset)
     try:

@@ -248,20 +248,8 @@ def run(config, output, resume=False, overwrite=False, verbose=2):
     Returns:
         The content of `output/result.json`.
     """
-    output = Path(output)
-    paths = {
-        name: output / file
-        for name, file in (
-            ("config", "config.json"), ("checkpoints", "checkpoints"),
-            ("tensorboard", "tensorboard"), ("history", "history.json"),
-            ("history_csv", "history.csv"), ("supernet", "supernet.keras"),
-            ("result", "result.json"),
-        )
-    }
+    paths = output_paths(output)
     _prepare_output(config, paths, resume, overwrite)
-    if importlib.util.find_spec("tensorboard") is None:
-        print("TensorBoard is not installed (`pip install tensorboard`): no logs.")
-        del paths["tensorboard"]
 
     # The recipe owns the process: seeding the global RNGs fixes the
     # initial weights (the data and the paths have their own seeds).
@@ -298,6 +286,25 @@ def run(config, output, resume=False, overwrite=False, verbose=2):
         if name in paths:
             print(f"  {name:<12} {paths[name]}")
     return result
+
+
+def output_paths(output):
+    """`{name: path}` of a run's files under `output` (no "tensorboard" when
+    TensorBoard is not installed)."""
+    output = Path(output)
+    paths = {
+        name: output / file
+        for name, file in (
+            ("config", "config.json"), ("checkpoints", "checkpoints"),
+            ("tensorboard", "tensorboard"), ("history", "history.json"),
+            ("history_csv", "history.csv"), ("supernet", "supernet.keras"),
+            ("result", "result.json"),
+        )
+    }
+    if importlib.util.find_spec("tensorboard") is None:
+        print("TensorBoard is not installed (`pip install tensorboard`): no logs.")
+        del paths["tensorboard"]
+    return paths
 
 
 def train(supernet, config, paths, resume=False, verbose=2, callbacks=(), data_sampler=None):
@@ -438,9 +445,10 @@ def build_parser(prog="nb201_spos"):
     return parser
 
 
-def config_from_args(args):
-    """The preset of `args.preset` updated with the flags that were given."""
-    config = dict(PRESETS[args.preset])
+def config_from_args(args, presets=None):
+    """The preset of `args.preset` (in `presets`, default this recipe's)
+    updated with the flags that were given."""
+    config = dict((PRESETS if presets is None else presets)[args.preset])
     for key in config:
         value = getattr(args, key, None)
         if value is not None:
@@ -448,12 +456,17 @@ def config_from_args(args):
     return config
 
 
-def main(argv=None, prog="nb201_spos"):
-    """Command-line entry point; returns the result dict."""
-    parser = build_parser(prog)
+def parse_args(parser, argv):
+    """`parser.parse_args(argv)`, refusing `--resume` with `--overwrite`."""
     args = parser.parse_args(argv)
     if args.resume and args.overwrite:
         parser.error("argument --overwrite: not allowed with argument --resume")
+    return args
+
+
+def main(argv=None, prog="nb201_spos"):
+    """Command-line entry point; returns the result dict."""
+    args = parse_args(build_parser(prog), argv)
     output = args.output or Path("runs") / "nb201_spos" / args.preset
     return run(
         config_from_args(args), output, resume=args.resume,

@@ -6,6 +6,7 @@ import tensorflow as tf
 from keras import ops
 
 from kerasnas.api_export import kerasnas_export
+from kerasnas.callbacks.observer import SupernetObserver
 from kerasnas.sampling.schedules import LinearSchedule
 from kerasnas.sampling.schedules import schedule_value
 from kerasnas.sampling.schedules import with_epochs
@@ -156,7 +157,7 @@ class ImportanceDataSampler:
         return DataImportanceCallback(self, self.tau if tau is None else tau)
 
 
-class DataImportanceCallback(keras.callbacks.Callback):
+class DataImportanceCallback(SupernetObserver):
     """Collects per-sample scores in the training step and calls
     `ImportanceDataSampler.end_epoch` at the end of every epoch.
 
@@ -165,38 +166,25 @@ class DataImportanceCallback(keras.callbacks.Callback):
     callback so that checkpoints hold the new draw.
     """
 
+    observes = "batches"
+
     def __init__(self, sampler, tau=None):
         super().__init__()
         self.sampler = sampler
         self.tau = sampler.tau if tau is None else tau
         self._tau = self.tau
-        self._state = None
-        self._supernet = None
 
-    def set_model(self, model):
-        super().set_model(model)
-        if not hasattr(model, "add_batch_observer"):
-            raise ValueError(
-                "Invalid value for argument `model`. Expected a kerasnas.Supernet "
-                f"(the data sampler observes its training steps). Received: {type(model).__name__}"
+    def _make_state(self, model):
+        # Per-replica copies, updated with the scores gathered from every
+        # replica, so all replicas hold the same values.
+        n = self.sampler.num_examples
+        return [
+            keras.Variable(
+                initializer="zeros", shape=(n,), dtype="float32", trainable=False,
+                synchronization="on_read", aggregation="mean", name=name,
             )
-        if self._supernet is not model:
-            if self._supernet is not None:
-                self._supernet.remove_batch_observer(self._observe)
-            self._supernet, self._state = model, None
-        if self._state is None:
-            n = self.sampler.num_examples
-            with model.distribute_strategy.scope():
-                # Per-replica copies, updated with the scores gathered from
-                # every replica, so all replicas hold the same values.
-                self._state = [
-                    keras.Variable(
-                        initializer="zeros", shape=(n,), dtype="float32", trainable=False,
-                        synchronization="on_read", aggregation="mean", name=name,
-                    )
-                    for name in ("data_scores", "data_seen")
-                ]
-        model.add_batch_observer(self._observe)
+            for name in ("data_scores", "data_seen")
+        ]
 
     def _observe(self, supernet, x, y, y_pred, index):
         if index is None:
