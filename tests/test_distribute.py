@@ -44,7 +44,6 @@ def test_two_replicas_match_one_device(mirrored, bn):
     np.testing.assert_allclose(h1["accuracy"], h2["accuracy"], atol=1e-6)
     for a, b in zip(one.get_weights(), two.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
-    x = next(iter(data))[0]
     arch = tiny_space().from_string(
         "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
     )

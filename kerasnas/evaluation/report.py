@@ -77,7 +77,7 @@ def rank_and_report(
         writer.writerow(["arch", "predicted", "true", "params", "flops"])
         for row in zip(strings, predicted, true, baselines["params"], baselines["flops"]):
             writer.writerow([row[0]] + [repr(float(v)) for v in row[1:]])
-    (output / "report.json").write_text(json.dumps(_jsonable(report), indent=2) + "\n")
+    (output / "report.json").write_text(json.dumps(json_safe(report), indent=2) + "\n")
     plots.plot_ranking_scatter(
         predicted, true, output / "scatter.png", title=title, baselines=baselines,
         pred_label="supernet accuracy (%)", true_label=f"benchmark {key.replace('_', ' ')} (%)",
@@ -109,11 +109,12 @@ def _fmt(value):
     return f"{value:.3f}"
 
 
-def _jsonable(value):
+def json_safe(value):
+    """`value` with numpy scalars as Python numbers and NaN as None (JSON)."""
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, (np.floating, float)):
         return None if math.isnan(float(value)) else float(value)
     if isinstance(value, np.integer):

@@ -32,10 +32,13 @@ def save_child(child, directory):
 
 
 def write_json(path, content):
-    """Writes `content` as indented JSON, atomically (temp file + rename)."""
+    """Writes `content` as indented JSON, atomically (temp file + rename);
+    numpy numbers become Python numbers and NaN becomes null."""
+    from kerasnas.evaluation.report import json_safe
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(content, indent=2) + "\n"
+    text = json.dumps(json_safe(content), indent=2) + "\n"
     atomic_write(str(path), lambda f: f.write(text.encode()))
 
 

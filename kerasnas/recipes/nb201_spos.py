@@ -56,6 +56,7 @@ _SPOS = dict(
     seed=0,
     num_candidates=20,
     limit=None,
+    crop_padding=4,
 )
 
 PRESETS = {
@@ -81,7 +82,7 @@ PRESETS = {
 _TRAINING_KEYS = (
     "data", "image_size", "channels", "cells", "batch_size", "epochs",
     "learning_rate", "momentum", "weight_decay", "clip_norm", "bn",
-    "augment", "seed", "limit",
+    "augment", "seed", "limit", "crop_padding",
 )
 
 
@@ -94,6 +95,7 @@ def train_dataset(
     augment=False,
     image_size=None,
     limit=None,
+    crop_padding=4,
 ):
     """The training batches of epochs `initial_epoch, ..., epochs - 1`.
 
@@ -111,9 +113,10 @@ def train_dataset(
         seed: int seed of the order and the augmentation.
         epochs: the number of the last epoch plus one.
         initial_epoch: the first epoch.
-        augment: apply `kerasnas.data.random_crop_flip` (padding 4).
+        augment: apply `kerasnas.data.random_crop_flip`.
         image_size: optional int, resize images to `image_size` squared.
         limit: optional int, keep the first `limit` training examples.
+        crop_padding: the crop's zero padding (NB201: 4; 0: flips only).
 
     Returns:
         `(dataset, steps_per_epoch)`: a `tf.data.Dataset` of `(x, y)`
@@ -122,7 +125,7 @@ def train_dataset(
     x, y = nas_data.load_arrays(data, "train")
     if limit is not None:
         x, y = x[:limit], y[:limit]
-    preprocess = make_preprocess(data, x.dtype, augment, image_size)
+    preprocess = make_preprocess(data, x.dtype, augment, image_size, crop_padding)
     images, labels = tf.constant(x), tf.constant(y)
     fold_in = tf.random.experimental.stateless_fold_in
 
@@ -145,7 +148,7 @@ def train_dataset(
     return dataset.prefetch(tf.data.AUTOTUNE), math.ceil(len(y) / batch_size)
 
 
-def make_preprocess(data, dtype, augment=False, image_size=None):
+def make_preprocess(data, dtype, augment=False, image_size=None, crop_padding=4):
     """The per-example training pre-processing `(image, label, seed) ->
     (image, label)`: scale to [0, 1], resize, crop + flip with the stateless
     `seed` (if `augment`), normalise with the dataset's statistics."""
@@ -157,7 +160,7 @@ def make_preprocess(data, dtype, augment=False, image_size=None):
         if image_size is not None:
             image = tf.image.resize(image, (image_size, image_size))
         if augment:
-            image = nas_data.random_crop_flip(image, 4, seed=seed)
+            image = nas_data.random_crop_flip(image, crop_padding, seed=seed)
         return nas_data.normalize(image, stats["mean"], stats["std"]), label
 
     return preprocess
@@ -344,6 +347,7 @@ def train(supernet, config, paths, resume=False, verbose=2, callbacks=(), data_s
             config["data"], config["batch_size"], config["seed"], epochs,
             initial_epoch=initial_epoch, augment=config["augment"],
             image_size=config["image_size"], limit=config["limit"],
+            crop_padding=config.get("crop_padding", 4),
         )
     callbacks = list(callbacks) + [checkpoint]
     if "tensorboard" in paths:
@@ -436,6 +440,7 @@ def build_parser(prog="nb201_spos"):
     arg("--cells", type=_positive_int, help="cells per stage N")
     arg("--image-size", type=_positive_int, help="resize images to this size")
     arg("--augment", action=argparse.BooleanOptionalAction, help="crop + flip")
+    arg("--crop-padding", type=int, help="zero padding of the random crop (0: flips only)")
     arg("--limit", type=_positive_int, help="keep the first LIMIT examples of each split")
     arg("--num-candidates", type=_positive_int, help="random architectures to compare")
     arg("--output", help="output directory (default: runs/nb201_spos/<preset>)")
