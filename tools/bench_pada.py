@@ -37,6 +37,9 @@ def parse_args(argv=None):
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--method", default="pada", choices=("pa", "da", "pada"),
                         help="the method timed against SPOS (pa / da isolate each sampler)")
+    parser.add_argument("--delta", type=float,
+                        help="hold PA's δ constant (0: the same path distribution as SPOS, so "
+                        "the ratio is the sampler's own overhead)")
     parser.add_argument("--json", help="write the results here")
     return parser.parse_args(argv)
 
@@ -58,6 +61,8 @@ def main(argv=None):
     for method in ("spos", "pada"):
         keras.utils.set_random_seed(0)
         run_config = dict(config, method=args.method if method == "pada" else "spos")
+        if args.delta is not None:
+            run_config["delta"] = args.delta
         space, steps = nb201_spos.build_space(run_config)
         path, data, callbacks = nb201_rank.samplers(run_config)
         supernet = nb201_spos.build_supernet(space, run_config, steps, path)
