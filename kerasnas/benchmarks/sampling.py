@@ -1,7 +1,5 @@
 """Fixed, seeded samples of architectures for ranking experiments."""
 
-import json
-
 import numpy as np
 
 
@@ -29,11 +27,10 @@ def sample_archs(bench_or_space, num=None, seed=0):
     if hasattr(bench_or_space, "archs"):
         population = list(bench_or_space.archs())
     elif hasattr(bench_or_space, "enumerate"):
+        from kerasnas.evaluation.ranking import arch_key
+
         space = bench_or_space
-        if hasattr(space, "to_string"):
-            population = [space.to_string(arch) for arch in space.enumerate()]
-        else:
-            population = [json.dumps(arch, sort_keys=True) for arch in space.enumerate()]
+        population = [arch_key(space, arch) for arch in space.enumerate()]
     else:
         raise ValueError(
             "Invalid value for argument `bench_or_space`. Expected a benchmark "

@@ -9,7 +9,6 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from kerasnas.layers import calibration_scope
 
 
 def arch_key(space, arch):
@@ -158,7 +157,6 @@ class ArchitectureScorer:
                     f"{len(self.calibration)}"
                 )
         self._eval_function = None
-        self._calibration_function = None
         self._saved = None
 
     def _materialize(self, dataset):
@@ -191,14 +189,7 @@ class ArchitectureScorer:
         supernet = self.supernet
         supernet.set_path(arch)
         if self.bns:
-            for bn in self.bns:
-                bn.reset_moving_stats()
-            function = self._calibrate()
-            for k, (x, _) in enumerate(self.calibration):
-                function(x, tf.constant(1.0 / (k + 1), "float32"))
-            if self.replicas > 1:
-                with self.strategy.scope():
-                    supernet._average_bn_statistics_across_replicas()
+            supernet._recalibrate(self.calibration)
         function = self._evaluate()
         totals = np.zeros(3)
         for x, y in self.batches:
@@ -229,22 +220,6 @@ class ArchitectureScorer:
 
             self._eval_function = function
         return self._eval_function
-
-    def _calibrate(self):
-        if self._calibration_function is None:
-            supernet, strategy = self.supernet, self.strategy
-
-            def step(x, weight):
-                with calibration_scope(weight):
-                    supernet(x, training=True)
-                return weight
-
-            @tf.function(reduce_retracing=True)
-            def function(x, weight):
-                return strategy.run(step, args=(x, weight))
-
-            self._calibration_function = function
-        return self._calibration_function
 
 
 def read_results(path):

@@ -209,9 +209,9 @@ def samplers(config):
         )
         callbacks.append(path.callback(delta=config["delta"]))
     if method in ("da", "pada"):
-        x, _ = nas_data.load_arrays(config["data"], "train")
+        x, y = nas_data.load_arrays(config["data"], "train")
         data = ImportanceDataSampler(
-            config["data"], config["batch_size"],
+            (x, y), config["batch_size"],
             map_fn=nb201_spos.make_preprocess(
                 config["data"], x.dtype, config["augment"], config["image_size"],
                 config.get("crop_padding", 4),

@@ -219,15 +219,11 @@ class Supernet(keras.Model):
         `fit` (so a callback registers its observer once and leaves it: a
         rebuilt function is traced again).
         """
-        if observer not in self._gradient_observers:
-            self._gradient_observers.append(observer)
-            self.train_function = None
+        self._add_observer(self._gradient_observers, observer)
 
     def remove_gradient_observer(self, observer):
         """Stops calling `observer` (see `add_gradient_observer`)."""
-        if observer in self._gradient_observers:
-            self._gradient_observers.remove(observer)
-            self.train_function = None
+        self._remove_observer(self._gradient_observers, observer)
 
     def add_batch_observer(self, observer):
         """Calls `observer(supernet, x, y, y_pred, index)` in every training
@@ -236,14 +232,20 @@ class Supernet(keras.Model):
         (PA&DA's `ImportanceDataSampler`) use it; the same rules as
         `add_gradient_observer` apply.
         """
-        if observer not in self._batch_observers:
-            self._batch_observers.append(observer)
-            self.train_function = None
+        self._add_observer(self._batch_observers, observer)
 
     def remove_batch_observer(self, observer):
         """Stops calling `observer` (see `add_batch_observer`)."""
-        if observer in self._batch_observers:
-            self._batch_observers.remove(observer)
+        self._remove_observer(self._batch_observers, observer)
+
+    def _add_observer(self, observers, observer):
+        if observer not in observers:
+            observers.append(observer)
+            self.train_function = None  # the next fit traces with it
+
+    def _remove_observer(self, observers, observer):
+        if observer in observers:
+            observers.remove(observer)
             self.train_function = None
 
     # === Training ===
@@ -477,18 +479,24 @@ class Supernet(keras.Model):
                 "tf.data.Dataset of training batches when bn_calibration_steps "
                 "> 0. Received: bn_calibration_data=None"
             )
-        bns = self._tracking_batch_norms()
-        if not bns:
+        if not self._tracking_batch_norms():
             return
-        for bn in bns:
-            bn.reset_moving_stats()
-        function = self._make_calibration_function()
         strategy = self.distribute_strategy
         dataset = data.take(steps)
         if strategy.num_replicas_in_sync > 1:
             dataset = strategy.experimental_distribute_dataset(dataset)
-        for k, batch in enumerate(dataset):
+        self._recalibrate(dataset)
+
+    def _recalibrate(self, batches):
+        """Resets the tracking BN layers' statistics and sets them to the
+        mean of their statistics on `batches` (batches as `fit` takes them,
+        already distributed under a multi-replica strategy)."""
+        for bn in self._tracking_batch_norms():
+            bn.reset_moving_stats()
+        function = self._make_calibration_function()
+        for k, batch in enumerate(batches):
             function(batch, tf.constant(1.0 / (k + 1), "float32"))
+        strategy = self.distribute_strategy
         if strategy.num_replicas_in_sync > 1:
             with strategy.scope():
                 self._average_bn_statistics_across_replicas()

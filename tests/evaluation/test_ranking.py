@@ -46,7 +46,7 @@ def test_one_trace_for_all_architectures(trained):
         for arch in archs:
             scorer.score(supernet.space.from_string(arch))
         assert scorer._evaluate().experimental_get_tracing_count() == 1
-        assert scorer._calibrate().experimental_get_tracing_count() == 1
+        assert supernet._make_calibration_function().experimental_get_tracing_count() == 1
 
 
 def test_results_file_resumes_to_the_same_file(trained, tmp_path, monkeypatch):
