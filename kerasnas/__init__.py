@@ -8,5 +8,6 @@ from kerasnas import data
 from kerasnas import layers
 from kerasnas import ops
 from kerasnas import sampling
+from kerasnas import search
 from kerasnas import spaces
 from kerasnas.supernet import Supernet
