@@ -1,6 +1,7 @@
 """Candidate operations, each a small Layer, looked up by registry name."""
 
 from kerasnas.ops.batch_norm import BatchNorm
+from kerasnas.ops.mobilenet import InvertedResidual
 from kerasnas.ops.nb201 import AvgPool3x3
 from kerasnas.ops.nb201 import Identity
 from kerasnas.ops.nb201 import ReLUConvBN

@@ -1,5 +1,6 @@
 """Candidate operations by registry name (never by lambda)."""
 
+from kerasnas.ops import mobilenet
 from kerasnas.ops import nb201
 
 _REGISTRY = {}
@@ -28,10 +29,13 @@ def get(
 
     Args:
         op_name: registry name, e.g. `"nor_conv_3x3"`.
-        channels: input = output channels of the operation.
+        channels: input = output channels of the operation (the output
+            channels for the `mbconv_*` blocks, whose input channels are
+            read from the input shape).
         affine, track_running_stats, synchronized, virtual_batch_size: BN
             options (see `kerasnas.ops.BatchNorm`).
-        **kwargs: passed to the layer (e.g. `name`).
+        **kwargs: passed to the layer (e.g. `name`, or `strides` for the
+            `mbconv_*` blocks).
     """
     if op_name not in _REGISTRY:
         raise ValueError(
@@ -55,3 +59,13 @@ for _k in (1, 3, 5, 7):
         f"nor_conv_{_k}x{_k}",
         lambda c, bn, _k=_k, **kw: nb201.ReLUConvBN(c, _k, **bn, **kw),
     )
+# MobileNetV2 / ProxylessNAS inverted residual blocks, "mbconv_k{k}_e{e}"
+# (e1: no expansion convolution, the fixed first block of the chain).
+for _k in (3, 5, 7):
+    for _e in (1, 3, 4, 6):
+        register(
+            f"mbconv_k{_k}_e{_e}",
+            lambda c, bn, _k=_k, _e=_e, **kw: mobilenet.InvertedResidual(
+                c, _k, _e, **bn, **kw
+            ),
+        )

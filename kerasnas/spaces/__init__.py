@@ -1,5 +1,7 @@
 """Search spaces: choices, codecs, and supernet / child builders."""
 
+from kerasnas.spaces.mobilenet import MOBILENET_BN_MODES
+from kerasnas.spaces.mobilenet import MobileNetSpace
 from kerasnas.spaces.nas_bench_201 import BN_MODES
 from kerasnas.spaces.nas_bench_201 import NB201_EDGES
 from kerasnas.spaces.nas_bench_201 import NB201_OPS
