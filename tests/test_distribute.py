@@ -156,3 +156,24 @@ def test_pada_samplers_on_two_replicas_match_one_device(mirrored):
     np.testing.assert_array_equal(one[2], two[2])
     for a, b in zip(one[3], two[3]):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
+
+
+def test_one_shot_search_on_two_replicas_matches_one_device(mirrored, tmp_path):
+    from kerasnas.search import EvolutionOracle, OneShotTuner
+
+    _, _, data = tiny_data(num=64, batch_size=16, seed=5)
+    space = tiny_space()
+    initial = space.build_supernet(seed=1, bn="standard", virtual_batch_size=8).get_weights()
+    runs = []
+    for k, strategy in enumerate((tf.distribute.get_strategy(), mirrored)):
+        with strategy.scope():
+            supernet = space.build_supernet(seed=1, bn="standard", virtual_batch_size=8)
+            supernet.set_weights(initial)
+        oracle = EvolutionOracle(space, population_size=4, sample_size=2, max_trials=8, seed=0)
+        tuner = OneShotTuner(supernet, oracle, data, bn_calibration_data=data, bn_calibration_steps=2,
+                             directory=tmp_path, project_name=f"run{k}")
+        tuner.search(verbose=0)
+        runs.append([(r["arch"], r["metrics"]["val_loss"], r["metrics"]["val_accuracy"]) for r in tuner.results()])
+    # Same scores, hence the same evolution: the same architectures in the same order.
+    assert [a for a, _, _ in runs[0]] == [a for a, _, _ in runs[1]]
+    np.testing.assert_allclose([r[1:] for r in runs[0]], [r[1:] for r in runs[1]], rtol=1e-5, atol=1e-6)
