@@ -235,6 +235,7 @@ class OneShotTuner(ArchTuner):
         self.bn_calibration_data = bn_calibration_data
         self.bn_calibration_steps = steps
         self._scorer = None
+        self._scorer_object = None
         super().__init__(
             oracle,
             objective=objective,
@@ -247,12 +248,17 @@ class OneShotTuner(ArchTuner):
     def _open(self):
         from kerasnas.evaluation.ranking import ArchitectureScorer
 
-        self._scorer = ArchitectureScorer(
-            self.supernet,
-            self.validation_data,
-            bn_calibration_data=self.bn_calibration_data,
-            bn_calibration_steps=self.bn_calibration_steps,
-        ).__enter__()
+        if self._scorer is not None:
+            return
+        if self._scorer_object is None:
+            # Made once: its batches and traced functions serve every search.
+            self._scorer_object = ArchitectureScorer(
+                self.supernet,
+                self.validation_data,
+                bn_calibration_data=self.bn_calibration_data,
+                bn_calibration_steps=self.bn_calibration_steps,
+            )
+        self._scorer = self._scorer_object.__enter__()
 
     def _close(self):
         if self._scorer is not None:
