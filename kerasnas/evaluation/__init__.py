@@ -15,5 +15,6 @@ from kerasnas.evaluation.metrics import top_k_count
 from kerasnas.evaluation.metrics import top_k_spearman
 from kerasnas.evaluation.plots import plot_metric_over_epochs
 from kerasnas.evaluation.plots import plot_ranking_scatter
+from kerasnas.evaluation.plots import plot_search_progress
 from kerasnas.evaluation.report import format_report
 from kerasnas.evaluation.report import rank_and_report

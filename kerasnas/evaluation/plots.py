@@ -211,3 +211,67 @@ def plot_metric_over_epochs(runs, path, metric="kendall_tau", baselines=None, ti
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, framealpha=0.9)
     return _save(figure, path)
+
+
+def plot_search_progress(runs, path, ylabel="score", truth=None, mode="max", title=None):
+    """Scores of a search's trials in order, with the best so far.
+
+    Args:
+        runs: `{name: sequence of scores in trial order}` (e.g. one search
+            algorithm per entry), or one sequence.
+        path: output `.png` path.
+        ylabel: name of the score (e.g. "supernet val accuracy").
+        truth: optional `{name: sequence}` of the same trials' ground truth
+            (e.g. NAS-Bench-201 test accuracy); a second panel then shows the
+            ground truth of the best-so-far trial (by score).
+        mode: `"max"` when higher scores are better (accuracy), `"min"`
+            (loss) otherwise.
+        title: figure title.
+
+    Returns:
+        `path`.
+    """
+    path = _png_path(path)
+    if not isinstance(runs, dict):
+        runs = {"search": runs}
+    if not runs or any(len(v) == 0 for v in runs.values()):
+        raise ValueError(
+            "Invalid value for argument `runs`. Expected a non-empty sequence of "
+            f"scores per run. Received: {({k: len(v) for k, v in runs.items()} if isinstance(runs, dict) else runs)}"
+        )
+    if mode not in ("max", "min"):
+        raise ValueError(
+            f"Invalid value for argument `mode`. Expected 'max' or 'min'. Received: mode={mode!r}"
+        )
+    if truth and (set(truth) != set(runs) or any(len(truth[k]) != len(runs[k]) for k in runs)):
+        raise ValueError(
+            "Invalid value for argument `truth`. Expected one value per trial of each "
+            f"run {({k: len(v) for k, v in runs.items()})}. "
+            f"Received: {({k: len(v) for k, v in truth.items()})}"
+        )
+    sign = 1.0 if mode == "max" else -1.0
+    panels = 2 if truth else 1
+    figure = _figure(5.0 * panels, 3.6)
+    axes = figure.subplots(1, panels, squeeze=False)[0]
+    colors = [f"C{i}" for i in range(10)]
+    for i, (name, scores) in enumerate(runs.items()):
+        scores = np.asarray(scores, dtype="float64")
+        trials = np.arange(1, len(scores) + 1)
+        color = colors[i % len(colors)]
+        axes[0].scatter(trials, scores, s=6, alpha=0.35, color=color)
+        best = sign * np.maximum.accumulate(sign * scores)
+        axes[0].plot(trials, best, color=color, label=f"{name} (best so far)")
+        if truth:
+            best_index = np.array([int(np.argmax(sign * scores[:t])) for t in trials])
+            values = np.asarray(truth[name], dtype="float64")[best_index]
+            axes[1].plot(trials, values, color=color, label=name)
+    axes[0].set_xlabel("trial")
+    axes[0].set_ylabel(ylabel)
+    axes[0].legend(fontsize=8)
+    if truth:
+        axes[1].set_xlabel("trial")
+        axes[1].set_ylabel("ground truth of the best trial so far")
+        axes[1].legend(fontsize=8)
+    if title:
+        figure.suptitle(title)
+    return _save(figure, path)

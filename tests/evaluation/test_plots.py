@@ -80,3 +80,19 @@ def test_metric_labels():
     assert plots.metric_label("precision_at_top_5%") == "P@Top5%"
     assert plots.metric_label("spearman_at_top_1%") == "Spearman ρ, top 1%"
     assert plots.metric_label("my_metric") == "my metric"
+
+
+def test_search_progress_plot(tmp_path):
+    from kerasnas.evaluation import plot_search_progress
+
+    rng = np.random.default_rng(0)
+    runs = {"evolution": rng.uniform(0, 1, 50), "random": rng.uniform(0, 1, 50)}
+    one = plot_search_progress(runs, tmp_path / "one.png")
+    two = plot_search_progress(runs, tmp_path / "two.png", truth={k: v * 90 for k, v in runs.items()})
+    assert _png_size(two)[0] > 1.8 * _png_size(one)[0]  # the ground-truth panel
+    with pytest.raises(ValueError, match="truth"):
+        plot_search_progress(runs, tmp_path / "x.png", truth={"evolution": [1.0]})
+    with pytest.raises(ValueError, match="mode"):
+        plot_search_progress(runs, tmp_path / "x.png", mode="best")
+    with pytest.raises(ValueError, match="png"):
+        plot_search_progress(runs, tmp_path / "x.jpg")
