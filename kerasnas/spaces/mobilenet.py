@@ -266,59 +266,6 @@ class MobileNetSpace(SearchSpace):
         """
         return self.build_network(arch=self.validate(arch), name=name, **options)
 
-    def build_supernet(
-        self,
-        path_sampler=None,
-        seed=None,
-        weight_decay=0.0,
-        clip_norm=None,
-        bn="standard",
-        synchronized_bn=False,
-        virtual_batch_size=None,
-        dense_choices=None,
-        **kwargs,
-    ):
-        """The weight-sharing supernet of the space, a `kerasnas.Supernet`.
-
-        Args:
-            path_sampler: a `kerasnas.sampling.PathSampler` (default uniform,
-                SPOS).
-            seed: seed of the path sampling.
-            weight_decay: coupled L2 weight decay (added to the gradients).
-            clip_norm: global gradient-norm clipping.
-            bn: `"standard"` (affine BN with moving statistics, SPOS and
-                ProxylessNAS) or `"batch"` (batch statistics always, no
-                affine parameters).
-            synchronized_bn: batch moments over the global batch under a
-                distribution strategy, in every BN layer; the choices then
-                run every candidate and select the output
-                (`Choice(dense=True)`), since TF forbids cross-replica
-                reductions inside a `switch` (see
-                `kerasnas.spaces.NasBench201.build_supernet`).
-            virtual_batch_size: "ghost" BN groups (see
-                `kerasnas.ops.BatchNorm`).
-            dense_choices: force the choices' selection: True runs every
-                candidate, False only the selected one. Default: dense
-                exactly when `synchronized_bn`.
-            **kwargs: passed to `kerasnas.Supernet`.
-        """
-        from kerasnas.supernet import Supernet
-
-        return Supernet(
-            self,
-            path_sampler=path_sampler,
-            network_options=dict(
-                bn=bn,
-                synchronized_bn=synchronized_bn,
-                virtual_batch_size=virtual_batch_size,
-                dense_choices=dense_choices,
-            ),
-            seed=seed,
-            weight_decay=weight_decay,
-            clip_norm=clip_norm,
-            **kwargs,
-        )
-
     def build_network(
         self,
         arch=None,

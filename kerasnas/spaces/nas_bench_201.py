@@ -238,20 +238,15 @@ class NasBench201(SearchSpace):
                 dense exactly when `synchronized_bn`.
             **kwargs: passed to `kerasnas.Supernet`.
         """
-        from kerasnas.supernet import Supernet
-
-        return Supernet(
-            self,
+        return super().build_supernet(
             path_sampler=path_sampler,
-            network_options=dict(
-                bn=bn,
-                synchronized_bn=synchronized_bn,
-                virtual_batch_size=virtual_batch_size,
-                dense_choices=dense_choices,
-            ),
             seed=seed,
             weight_decay=weight_decay,
             clip_norm=clip_norm,
+            bn=bn,
+            synchronized_bn=synchronized_bn,
+            virtual_batch_size=virtual_batch_size,
+            dense_choices=dense_choices,
             **kwargs,
         )
 

@@ -1,5 +1,6 @@
 """The search-space base class: choices, architectures and their codecs."""
 
+import inspect
 import itertools
 
 import numpy as np
@@ -115,6 +116,38 @@ class SearchSpace:
         labels = list(self._choices)
         for combo in itertools.product(*self._choices.values()):
             yield dict(zip(labels, combo))
+
+    def build_supernet(self, path_sampler=None, seed=None, weight_decay=0.0, clip_norm=None, **options):
+        """The weight-sharing supernet of the space, a `kerasnas.Supernet`.
+
+        Args:
+            path_sampler: a `kerasnas.sampling.PathSampler` (default uniform,
+                SPOS).
+            seed: seed of the path sampling.
+            weight_decay: coupled L2 weight decay (added to the gradients).
+            clip_norm: global gradient-norm clipping, or None.
+            **options: the options of `build_network` (e.g. `bn`,
+                `synchronized_bn`; their defaults are `build_network`'s)
+                become the supernet's `network_options`; the others go to
+                `kerasnas.Supernet`.
+        """
+        from kerasnas.supernet import Supernet
+
+        parameters = inspect.signature(self.build_network).parameters
+        network_options = {
+            name: options.pop(name, parameter.default)
+            for name, parameter in parameters.items()
+            if name not in ("arch", "name") and parameter.default is not inspect.Parameter.empty
+        }
+        return Supernet(
+            self,
+            path_sampler=path_sampler,
+            network_options=network_options,
+            seed=seed,
+            weight_decay=weight_decay,
+            clip_norm=clip_norm,
+            **options,
+        )
 
     def get_config(self):
         return {"choices": {k: list(v) for k, v in self._choices.items()}}
