@@ -10,7 +10,7 @@ epoch; here it decays per step over all steps.)
 Architecture selection is, for now, the best of `num_candidates` random
 architectures scored by `Supernet.evaluate_arch` on the test split. That is
 a smoke-level stand-in: NAS-Bench-201 selects on a held-out half of the
-train split.
+train split, as `nb201_search` does (evolution, BN recalibration, export).
 
 Outputs, under `output/`: `config.json`, `checkpoints/` (one
 `kerasnas.callbacks.EpochCheckpoint` per epoch), `tensorboard/` (if TensorBoard is installed),
@@ -96,6 +96,7 @@ def train_dataset(
     image_size=None,
     limit=None,
     crop_padding=4,
+    split="train",
 ):
     """The training batches of epochs `initial_epoch, ..., epochs - 1`.
 
@@ -117,12 +118,15 @@ def train_dataset(
         image_size: optional int, resize images to `image_size` squared.
         limit: optional int, keep the first `limit` training examples.
         crop_padding: the crop's zero padding (NB201: 4; 0: flips only).
+        split: the split to train on (`split_arrays`), `"train"` or e.g.
+            NAS-Bench-201's `"search_train"` half of it; `limit` applies
+            after.
 
     Returns:
         `(dataset, steps_per_epoch)`: a `tf.data.Dataset` of `(x, y)`
         batches, `steps_per_epoch` batches for each epoch in turn.
     """
-    x, y = nas_data.load_arrays(data, "train")
+    x, y = split_arrays(data, split)
     if limit is not None:
         x, y = x[:limit], y[:limit]
     preprocess = make_preprocess(data, x.dtype, augment, image_size, crop_padding)
@@ -148,6 +152,23 @@ def train_dataset(
     return dataset.prefetch(tf.data.AUTOTUNE), math.ceil(len(y) / batch_size)
 
 
+def split_arrays(data, split="train"):
+    """`(x, y)` of `"train"`, `"test"`, `"search_train"` or `"search_valid"`
+    (the halves of `kerasnas.data.nb201_split`, as `kerasnas.data.load`
+    selects them), without pre-processing."""
+    if split not in nas_data.SPLITS:
+        raise ValueError(
+            f"Invalid value for argument `split`. Expected one of {nas_data.SPLITS}. "
+            f"Received: split={split!r}"
+        )
+    x, y = nas_data.load_arrays(data, "test" if split == "test" else "train")
+    if split.startswith("search_"):
+        halves = nas_data.nb201_split(data, "train")
+        rows = halves[0] if split == "search_train" else halves[1]
+        x, y = x[rows], y[rows]
+    return x, y
+
+
 def make_preprocess(data, dtype, augment=False, image_size=None, crop_padding=4):
     """The per-example training pre-processing `(image, label, seed) ->
     (image, label)`: scale to [0, 1], resize, crop + flip with the stateless
@@ -170,20 +191,29 @@ def build_space(config):
     """`(space, steps_per_epoch)`: the NAS-Bench-201 space of `config` (its
     data's classes and image shape, `channels`, `cells`) and the number of
     training batches per epoch."""
+    num_classes, input_shape, steps_per_epoch = data_geometry(config)
+    space = kerasnas.spaces.NasBench201(
+        num_classes=num_classes,
+        channels=config["channels"],
+        cells_per_stage=config["cells"],
+        input_shape=input_shape,
+    )
+    return space, steps_per_epoch
+
+
+def data_geometry(config):
+    """`(num_classes, input_shape, steps_per_epoch)` of `config`'s training
+    data: its classes, its `(height, width, channels)` after the resize to
+    `image_size`, and its batches per epoch (`train_split`, `limit`,
+    `batch_size`)."""
     info = nas_data.info(config["data"])
     height, width, channels = info["image_shape"]
     if config["image_size"] is not None:
         height = width = config["image_size"]
-    space = kerasnas.spaces.NasBench201(
-        num_classes=info["num_classes"],
-        channels=config["channels"],
-        cells_per_stage=config["cells"],
-        input_shape=(height, width, channels),
-    )
-    num_examples = info["num_examples"]["train"]
+    num_examples = info["num_examples"][config.get("train_split", "train")]
     if config["limit"] is not None:
         num_examples = min(num_examples, config["limit"])
-    return space, math.ceil(num_examples / config["batch_size"])
+    return info["num_classes"], (height, width, channels), math.ceil(num_examples / config["batch_size"])
 
 
 def build_supernet(space, config, steps_per_epoch, path_sampler=None):
@@ -348,6 +378,7 @@ def train(supernet, config, paths, resume=False, verbose=2, callbacks=(), data_s
             initial_epoch=initial_epoch, augment=config["augment"],
             image_size=config["image_size"], limit=config["limit"],
             crop_padding=config.get("crop_padding", 4),
+            split=config.get("train_split", "train"),
         )
     callbacks = list(callbacks) + [checkpoint]
     if "tensorboard" in paths:
