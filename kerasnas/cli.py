@@ -8,8 +8,11 @@ kerasnas export --checkpoint runs/smoke/supernet.keras \\
 kerasnas export --checkpoint runs/smoke/supernet.keras --output exported/ \\
     --arch '|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|' \\
     --bn-calibration-data digits --bn-calibration-steps 10
-kerasnas rank --checkpoint runs/rank/supernet.keras --benchmark ../shared/data/nb201 \
+kerasnas rank --checkpoint runs/rank/supernet.keras --benchmark ../shared/data/nb201 \\
     --data ../shared/data/cifar/cifar10_subset.npz --num-archs 1000 --output runs/rank/again
+kerasnas search --checkpoint runs/smoke/supernet.keras --data digits --max-trials 50 \\
+    --population-size 20 --sample-size 5 --max-params 30K --bn-calibration-data digits \\
+    --bn-calibration-split search_train --bn-calibration-steps 4 --export --output runs/smoke/again
 ```
 
 `train` hands every argument after `--recipe NAME` to the recipe's `main`
@@ -20,6 +23,10 @@ and writes `child.keras`, a SavedModel `saved_model/` and `export.json`.
 writes `ranking.csv` (arch, predicted, true, params, flops), `report.json`
 (with the parameter-count and FLOPs baselines) and `scatter.png`
 (`kerasnas.evaluation.rank_and_report`; rerun to resume an interrupted run).
+`search` runs an evolutionary (or random) search on a saved supernet and
+writes `search.json`, `top.txt` and, with `--export`, the winner to
+`OUTPUT/best` (`kerasnas.recipes.search_common`; `--resume` continues an
+interrupted search).
 """
 
 import argparse
@@ -96,8 +103,62 @@ def build_parser():
     rank.add_argument("--bn-calibration-data", help="dataset name or .npz path to recalibrate BN on")
     rank.add_argument("--bn-calibration-steps", type=int, default=0, help="calibration batches")
     rank.add_argument("--output", required=True, help="the output directory")
-    parser.commands = {"train": train, "export": export, "rank": rank}
+    parser.commands = {"train": train, "export": export, "rank": rank, "search": _search_parser(commands)}
     return parser
+
+
+def _search_parser(commands):
+    from kerasnas.recipes import search_common
+    from kerasnas.recipes.nb201_spos import _positive_int as _positive
+
+    search = commands.add_parser(
+        "search", help="search a saved supernet with evolution (or random search)",
+        description="Searches a supernet saved as .keras: regularized evolution (or random "
+        "search) over its space, each architecture scored on a validation split after BN "
+        "recalibration, under parameter/FLOPs budgets. Writes search.json, top.txt and the "
+        "tuner's trials (search/) to OUTPUT and, with --export, the best architecture's "
+        "child.keras, saved_model/ and architecture.json to OUTPUT/best.",
+    )
+    arg = search.add_argument
+    arg("--checkpoint", required=True, help="the supernet, a .keras file")
+    arg("--data", required=True, help="dataset name or .npz path that scores architectures")
+    arg("--split", default="search_valid", choices=("search_valid", "search_train", "train", "test"),
+        help="its split (default: search_valid, NAS-Bench-201's held-out half of train)")
+    arg("--limit", type=_positive, help="score on the first LIMIT images of the split")
+    arg("--batch-size", type=_positive, default=256, help="evaluation and calibration batch size")
+    arg("--image-size", type=_positive, help="resize images (default: the supernet's input size)")
+    arg("--oracle", choices=search_common.ORACLES, default="evolution",
+        help="evolution (regularized, mutation + crossover; default) or random")
+    arg("--max-trials", type=_positive, default=100, help="architectures to evaluate (default 100)")
+    arg("--population-size", type=_positive, default=50, help="evolution's population (default 50)")
+    arg("--sample-size", type=_positive, default=10, help="evolution's tournament size (default 10)")
+    arg("--mutation-prob", type=search_common._probability, default=0.1,
+        help="per-choice mutation probability (default 0.1)")
+    arg("--crossover", action=argparse.BooleanOptionalAction, default=True,
+        help="also cross parents (default: yes)")
+    arg("--seed", type=search_common._non_negative_int, default=0, help="seed of the search")
+    arg("--max-params", type=search_common.budget,
+        help="parameter budget: a number (2.5e5, 250K) or 'median' of 100 random architectures")
+    arg("--max-flops", type=search_common.budget,
+        help="FLOPs budget: a number (3e7, 30M) or 'median' of 100 random architectures")
+    arg("--bn-calibration-data", help="dataset name or .npz path to recalibrate BN on")
+    arg("--bn-calibration-split", default="train",
+        choices=("train", "search_train", "search_valid"),
+        help="its split (default: train)")
+    arg("--bn-calibration-steps", type=int, default=0,
+        help="calibration batches per architecture (default 0: none)")
+    arg("--benchmark", help="NAS-Bench-201 ground truth (directory or file) for the table")
+    arg("--dataset", default="cifar10", help="benchmark dataset: cifar10, cifar100, imagenet16-120")
+    arg("--top-k", type=_positive, default=10, help="architectures in the table (default 10)")
+    arg("--export", action="store_true", help="export the best architecture to OUTPUT/best")
+    arg("--resume", action="store_true", help="continue the search in OUTPUT")
+    arg("--overwrite", action="store_true", help="discard a previous search in OUTPUT")
+    arg("--verbose", type=int, choices=(0, 1), default=1, help="0: silent")
+    arg("--output", required=True, help="the output directory")
+    return search
+
+
+
 
 
 def main(argv=None):
@@ -121,6 +182,8 @@ def main(argv=None):
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "rank":
         return rank_command(args, parser.commands["rank"])
+    if args.command == "search":
+        return search_command(args, parser.commands["search"])
     export = parser.commands["export"]
     try:
         supernet, arch, calibration = _resolve_export(args)
@@ -201,6 +264,62 @@ def rank_command(args, parser):
     print(f"Ranking of {report['n']} architectures against NAS-Bench-201 {benchmark.dataset}:")
     print(format_report(report))
     print(f"Files in {args.output}: ranking.csv, report.json, scatter.png, scores.csv")
+    return 0
+
+
+def search_command(args, parser):
+    """`kerasnas search`: searches, reports, optionally exports; returns 0."""
+    from kerasnas import data as nas_data
+    from kerasnas.recipes import search_common
+    from kerasnas.recipes.common import load_supernet
+
+    config = dict(
+        search_common.SEARCH_DEFAULTS,
+        checkpoint=os.path.abspath(args.checkpoint), data=args.data, oracle=args.oracle,
+        population_size=args.population_size, sample_size=args.sample_size,
+        mutation_prob=args.mutation_prob, crossover=args.crossover,
+        max_trials=args.max_trials, search_seed=args.seed, max_params=args.max_params,
+        max_flops=args.max_flops, search_split=args.split, search_limit=args.limit,
+        search_batch_size=args.batch_size, bn_calibration_steps=args.bn_calibration_steps,
+        bn_calibration_data=args.bn_calibration_data,
+        bn_calibration_split=args.bn_calibration_split, top_k=args.top_k,
+        benchmark=args.benchmark, benchmark_dataset=args.dataset,
+    )
+    try:
+        if args.resume and args.overwrite:
+            raise ValueError("Pass at most one of `--resume` and `--overwrite`.")
+        steps = _calibration_steps(args)
+        supernet = load_supernet(args.checkpoint)
+        space = supernet.space
+        benchmark = search_common.load_benchmark(config)
+        search_common.check_benchmark(benchmark, space)
+        oracle = search_common.make_oracle(
+            space, config, search_common.make_constraints(space, config)[0]
+        )
+        validation = nas_data.load(
+            args.data, args.split, batch_size=args.batch_size, limit=args.limit,
+            image_size=_image_size(supernet, args.data, args.image_size),
+        )
+        calibration = None
+        if steps:
+            calibration = search_common.calibration_data(
+                args.bn_calibration_data, args.batch_size, steps,
+                split=args.bn_calibration_split, seed=0,
+                image_size=_image_size(supernet, args.bn_calibration_data, args.image_size),
+            )
+        search_common.prepare_output(
+            args.output, config, args.resume, args.overwrite,
+            search_common.SEARCH_KEYS + ("checkpoint", "data", "bn_calibration_data"),
+        )
+    except ValueError as error:
+        parser.error(str(error))
+    if args.split == "test" and args.verbose:
+        print("Note: searching on the test split makes its accuracy an optimistic estimate.")
+    search_common.search_and_report(
+        supernet, validation, args.output, config, oracle=oracle,
+        bn_calibration_data=calibration, benchmark=benchmark, export=args.export,
+        description=f"{os.path.basename(str(args.data))} {args.split}", verbose=args.verbose,
+    )
     return 0
 
 
