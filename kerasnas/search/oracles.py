@@ -92,10 +92,13 @@ class ArchOracle(keras_tuner.Oracle):
             hyperparameters=hyperparameters,
             allow_new_entries=False,
             tune_new_entries=False,
-            seed=seed,
+            # keras-tuner replaces a seed of 0 by a draw from Python's global
+            # `random` (moving its state): give it any non-zero seed, then
+            # set ours.
+            seed=1 if seed == 0 else seed,
             **kwargs,
         )
-        if seed is not None:  # keras-tuner replaces a seed of 0 by a random one
+        if seed is not None:
             self.seed = self._seed_state = int(seed)
         self.space = space
         self.constraints = constraints

@@ -86,7 +86,7 @@ class ArchTuner(base_tuner.BaseTuner):
             total = self.oracle.max_trials
             if total is None and self.oracle.feasible_count is not None:
                 total = self.oracle.feasible_count
-            self._progress = keras.utils.Progbar(total, unit_name="trial")
+            self._progress = keras.utils.Progbar(total, unit_name="trial", stateful_metrics=["best"])
             self._progress.update(len(self.oracle.end_order))
 
     def on_trial_end(self, trial):
