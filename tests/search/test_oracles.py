@@ -17,12 +17,11 @@ from kerasnas.search import EvolutionOracle
 from kerasnas.search import RandomArchOracle
 
 REPO = Path(__file__).resolve().parents[2]
+SHARED_DATA = REPO.parent / "shared" / "data"  # beside the checkout, as tests/conftest.py finds it
 
 
 @pytest.fixture(scope="module")
 def bench():
-    from conftest import SHARED_DATA
-
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data not found at {SHARED_DATA}")
     return kerasnas.benchmarks.NasBench201(SHARED_DATA / "nb201", "cifar10")
