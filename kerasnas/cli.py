@@ -349,15 +349,9 @@ def _calibration_steps(args):
 
 
 def _image_size(supernet, data, image_size):
-    """`image_size`, or the supernet's input size when `data` differs."""
-    from kerasnas import data as nas_data
+    from kerasnas.recipes.search_common import supernet_image_size
 
-    input_shape = getattr(supernet.space, "input_shape", None)
-    if image_size is None and input_shape is not None:
-        native = nas_data.info(data)["image_shape"]
-        if tuple(native[:2]) != tuple(input_shape[:2]):
-            image_size = input_shape[0]
-    return image_size
+    return supernet_image_size(supernet, data, image_size)
 
 
 def _resolve_export(args):
