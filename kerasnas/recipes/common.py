@@ -21,6 +21,31 @@ def write_json(path, content):
     atomic_write(str(path), lambda f: f.write(text.encode()))
 
 
+def check_same_config(path, config, keys, what):
+    """Raises a ValueError naming the keys of `config` that differ from the
+    config saved at `path` (a resumed run must repeat its arguments).
+
+    Args:
+        path: the saved `config.json` (nothing is checked if it is absent).
+        config: the requested config dict.
+        keys: the keys that must not change.
+        what: the kind of configuration, for the message ("training").
+    """
+    path = Path(path)
+    if not path.is_file():
+        return
+    saved = json.loads(path.read_text())
+    changed = {
+        key: (saved.get(key), config.get(key)) for key in keys if saved.get(key) != config.get(key)
+    }
+    if changed:
+        raise ValueError(
+            f"Cannot resume with a different {what} configuration (key: "
+            f"(saved, requested)): {changed}. Pass the same arguments as the "
+            "interrupted run."
+        )
+
+
 def load_supernet(path):
     """Loads a `kerasnas.Supernet` saved as `.keras`; raises a clear error."""
     from kerasnas.supernet import Supernet

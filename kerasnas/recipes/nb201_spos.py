@@ -30,7 +30,6 @@ kerasnas train --recipe nb201-spos --preset paper
 import argparse
 import csv
 import importlib.util
-import json
 import math
 import shutil
 from pathlib import Path
@@ -43,6 +42,7 @@ import kerasnas
 from kerasnas import data as nas_data
 from kerasnas.callbacks import EpochCheckpoint
 from kerasnas.callbacks import list_checkpoints
+from kerasnas.recipes.common import check_same_config
 from kerasnas.recipes.common import save_child
 from kerasnas.recipes.common import write_json
 
@@ -405,19 +405,8 @@ def _prepare_output(config, paths, resume, overwrite, training_keys=_TRAINING_KE
             "checkpoints. Pass `--resume` to continue that run, "
             "`--overwrite` to start again, or choose another `--output`."
         )
-    if resume and paths["config"].is_file():
-        saved = json.loads(paths["config"].read_text())
-        changed = {
-            key: (saved.get(key), config.get(key))
-            for key in training_keys
-            if saved.get(key) != config.get(key)
-        }
-        if changed:
-            raise ValueError(
-                "Cannot resume with a different training configuration "
-                f"(key: (saved, requested)): {changed}. Pass the same "
-                "arguments as the interrupted run."
-            )
+    if resume:
+        check_same_config(paths["config"], config, training_keys, "training")
     write_json(paths["config"], config)
 
 

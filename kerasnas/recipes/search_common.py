@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kerasnas.recipes.common import check_same_config
 from kerasnas.recipes.common import write_json
 
 #: The search's config keys and their defaults (SPOS: population 50,
@@ -206,19 +207,8 @@ def prepare_output(output, config, resume=False, overwrite=False, keys=SEARCH_KE
         nb201_spos._prepare_output(config, training, resume, overwrite, keys)
         return
     path = output / "config.json"
-    if resume and path.is_file():
-        saved = json.loads(path.read_text())
-        changed = {
-            key: (saved.get(key), config.get(key))
-            for key in keys
-            if saved.get(key) != config.get(key)
-        }
-        if changed:
-            raise ValueError(
-                "Cannot resume with a different search configuration (key: "
-                f"(saved, requested)): {changed}. Pass the same arguments as "
-                "the interrupted run."
-            )
+    if resume:
+        check_same_config(path, config, keys, "search")
     write_json(path, config)
 
 
