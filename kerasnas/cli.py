@@ -95,7 +95,10 @@ def build_parser():
         "--dataset", default="cifar10", help="benchmark dataset: cifar10, cifar100, imagenet16-120"
     )
     rank.add_argument("--data", required=True, help="dataset name or .npz path that scores architectures")
-    rank.add_argument("--split", default="test", help="its split (default: test)")
+    rank.add_argument("--split", default="test", choices=("test", "search_valid", "search_train", "train"),
+                      help="its split (default: test); pick one the supernet never trained on")
+    rank.add_argument("--score", default="accuracy", choices=("accuracy", "loss"),
+                      help="what ranks an architecture on those images (default: accuracy)")
     rank.add_argument("--num-archs", default="1000", help="how many architectures (an int or 'all')")
     rank.add_argument("--arch-seed", type=int, default=0, help="seed of the architecture sample")
     rank.add_argument("--batch-size", type=int, default=256, help="evaluation batch size")
@@ -259,9 +262,13 @@ def rank_command(args, parser):
     report = rank_and_report(
         supernet, benchmark, archs, evaluation, args.output,
         bn_calibration_data=calibration, bn_calibration_steps=steps,
-        title=f"{os.path.basename(args.checkpoint)} on {args.data}",
+        title=f"{os.path.basename(args.checkpoint)} on {args.data} {args.split}",
+        score=args.score,
+        scored_on={"split": args.split, "images": nas_data.info(args.data)["num_examples"][args.split]},
     )
-    print(f"Ranking of {report['n']} architectures against NAS-Bench-201 {benchmark.dataset}:")
+    print(f"Ranking of {report['n']} architectures by {args.score} on {args.data} "
+          f"{args.split} ({report['scored_on']['images']} images), against NAS-Bench-201 "
+          f"{benchmark.dataset}:")
     print(format_report(report))
     print(f"Files in {args.output}: ranking.csv, report.json, scatter.png, scores.csv")
     return 0

@@ -14,6 +14,23 @@ def tiny_space(**kwargs):
     return kerasnas.spaces.NasBench201(**options)
 
 
+TINY_MOBILENET = dict(
+    num_classes=10,
+    input_shape=(32, 32, 3),
+    stem_filters=8,
+    first_block_filters=8,
+    stage_filters=(8, 16),
+    stage_depths=(2, 2),
+    stage_strides=(1, 2),
+    last_filters=32,
+)
+
+
+def tiny_mobilenet(**kwargs):
+    """A MobileNet space small enough for unit tests."""
+    return kerasnas.spaces.MobileNetSpace(**{**TINY_MOBILENET, **kwargs})
+
+
 def tiny_data(num=32, batch_size=8, seed=0, num_classes=5, shape=(8, 8, 3)):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(num,) + shape).astype("float32")

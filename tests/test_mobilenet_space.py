@@ -5,25 +5,9 @@ import tensorflow as tf
 import keras
 import kerasnas
 from kerasnas.export import save_child
-from nas_helpers import compile_sgd, tiny_data
+from nas_helpers import compile_sgd, tiny_data, tiny_mobilenet
 
 BLOCKS = [f"mbconv_k{k}_e{e}" for k in (3, 5, 7) for e in (3, 6)]
-TINY = dict(
-    num_classes=10,
-    input_shape=(32, 32, 3),
-    stem_filters=8,
-    first_block_filters=8,
-    stage_filters=(8, 16),
-    stage_depths=(2, 2),
-    stage_strides=(1, 2),
-    last_filters=32,
-)
-
-
-def tiny_mobilenet(**kwargs):
-    return kerasnas.spaces.MobileNetSpace(**{**TINY, **kwargs})
-
-
 def trainable_count(model):
     return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
 

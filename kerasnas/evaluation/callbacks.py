@@ -125,6 +125,8 @@ class RankingMonitor(keras.callbacks.Callback):
         key: the benchmark column used as truth (default "test_acc").
         prefix: prefix of the names in `logs`.
         log_dir: optional directory for TensorBoard scalars.
+        score: what ranks the architectures, `"accuracy"` or `"loss"` (see
+            `rank_architectures`).
     """
 
     def __init__(
@@ -138,8 +140,12 @@ class RankingMonitor(keras.callbacks.Callback):
         key="test_acc",
         prefix="rank_",
         log_dir=None,
+        score="accuracy",
     ):
         super().__init__()
+        from kerasnas.evaluation.ranking import check_score
+
+        self.score = check_score(score)
         if int(every) < 1:
             raise ValueError(
                 "Invalid value for argument `every`. Expected a positive int. "
@@ -175,7 +181,7 @@ class RankingMonitor(keras.callbacks.Callback):
             k for k, v in ranking_report(probe, probe).items()
             if isinstance(v, (int, float, np.floating)) and k != "n"
         ]
-        return names + ["mean_accuracy"]
+        return names + [f"mean_{self.score}"]
 
     def on_epoch_end(self, epoch, logs=None):
         last = self.params and self.params.get("epochs") == epoch + 1
@@ -195,10 +201,11 @@ class RankingMonitor(keras.callbacks.Callback):
             bn_calibration_data=self.bn_calibration_data,
             bn_calibration_steps=self.bn_calibration_steps,
             verbose=0,
+            score=self.score,
         )
         self.last_scores = scores
         full = ranking_report(scores, self.true_scores)
-        full["mean_accuracy"] = float(np.mean(scores))
+        full[f"mean_{self.score}"] = float(np.mean(scores) * (1 if self.score == "accuracy" else -1))
         report = {name: full[name] for name in self._names}
         self.history["epoch"].append(epoch + 1)
         for name, value in report.items():

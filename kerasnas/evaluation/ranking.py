@@ -41,9 +41,10 @@ def rank_architectures(
     bn_calibration_steps=0,
     results_path=None,
     verbose=1,
+    score="accuracy",
 ):
-    """Top-1 accuracy of every architecture in `archs` with the supernet's
-    weights: the supernet's predicted ranking.
+    """Top-1 accuracy (or another `score`) of every architecture in `archs`
+    with the supernet's weights: the supernet's predicted ranking.
 
     The evaluation and calibration batches are read once and kept in memory;
     each architecture then costs one assignment of the supernet's `path`
@@ -72,11 +73,14 @@ def rank_architectures(
         bn_calibration_steps: calibration batches per architecture (0: none).
         results_path: CSV file to append results to and resume from.
         verbose: 1 shows a progress bar, 0 nothing.
+        score: `"accuracy"` (top-1, in [0, 1]) or `"loss"` (the negative
+            mean cross-entropy, so that higher is better either way).
 
     Returns:
-        numpy float array, the accuracy (in [0, 1]) of each architecture, in
-        the order of `archs`.
+        numpy float array, the score of each architecture, in the order of
+        `archs`.
     """
+    check_score(score)
     space = supernet.space
     archs = [parse_arch(space, a) for a in archs]
     if not archs:
@@ -104,7 +108,22 @@ def rank_architectures(
     finally:
         if writer is not None:
             writer.close()
-    return np.array([done[k][0] for k in keys], dtype="float64")
+    column = SCORES.index(score)
+    values = np.array([done[k][column] for k in keys], dtype="float64")
+    return values if score == "accuracy" else -values
+
+
+SCORES = ("accuracy", "loss")
+
+
+def check_score(score):
+    """Validates a ranking `score` name (`"accuracy"` or `"loss"`)."""
+    if score not in SCORES:
+        raise ValueError(
+            f"Invalid value for argument `score`. Expected one of {list(SCORES)}. "
+            f"Received: score={score!r}"
+        )
+    return score
 
 
 class ArchitectureScorer:

@@ -23,6 +23,8 @@ def rank_and_report(
     key="test_acc",
     title=None,
     verbose=1,
+    score="accuracy",
+    scored_on=None,
 ):
     """Scores `archs` on `supernet`, compares with `benchmark`, writes files.
 
@@ -51,6 +53,11 @@ def rank_and_report(
         key: the benchmark's column used as truth.
         title: title of the scatter plot.
         verbose: progress bar (1) or not (0).
+        score: what ranks the architectures: `"accuracy"` or `"loss"`
+            (lower loss ranks higher), see `rank_architectures`.
+        scored_on: optional description of the scoring images (e.g.
+            `{"split": "search_valid", "images": 2543, "held_out": True}`),
+            kept in the report.
 
     Returns:
         The report dict (as in `report.json`).
@@ -66,12 +73,16 @@ def rank_and_report(
         bn_calibration_steps=bn_calibration_steps,
         results_path=output / "scores.csv",
         verbose=verbose,
-    ) * 100.0
+        score=score,
+    ) * (100.0 if score == "accuracy" else 1.0)
     baselines = {name: benchmark.table(strings, name) for name in ("params", "flops")}
     report = metrics.ranking_report(predicted, true, baselines=baselines)
     report["truth"] = key
-    report["mean_predicted_accuracy"] = float(np.mean(predicted))
+    report[f"mean_predicted_{score}"] = float(np.mean(predicted) if score == "accuracy" else -np.mean(predicted))
     report["bn_calibration_steps"] = int(bn_calibration_steps or 0)
+    report["score"] = score
+    if scored_on is not None:
+        report["scored_on"] = dict(scored_on)
     with open(output / "ranking.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["arch", "predicted", "true", "params", "flops"])
@@ -80,7 +91,7 @@ def rank_and_report(
     (output / "report.json").write_text(json.dumps(json_safe(report), indent=2) + "\n")
     plots.plot_ranking_scatter(
         predicted, true, output / "scatter.png", title=title, baselines=baselines,
-        pred_label="supernet accuracy (%)", true_label=f"benchmark {key.replace('_', ' ')} (%)",
+        pred_label="supernet accuracy (%)" if score == "accuracy" else "supernet -loss", true_label=f"benchmark {key.replace('_', ' ')} (%)",
     )
     return report
 

@@ -63,3 +63,36 @@ def load_supernet(path):
             f"kerasnas.Supernet. Received: a {type(model).__name__} from {str(path)!r}"
         )
     return model
+
+
+def scored_on(data, train_split, eval_split, num_images=None):
+    """Which images score architectures, for reports and tables.
+
+    Args:
+        data: the dataset name or `.npz` path.
+        train_split: the split the supernet trained on (`"train"` or
+            `"search_train"`).
+        eval_split: the split that scores architectures.
+        num_images: how many of its images are used (default: all).
+
+    Returns:
+        `{"split", "images", "held_out", "label"}`: `held_out` is False when
+        the supernet trained on some of the scoring images (`"train"`
+        contains both search halves), and `label` says so in words, e.g.
+        `"2543 held-out images (search_valid)"`.
+    """
+    from kerasnas import data as nas_data
+
+    disjoint = {
+        ("train", "test"), ("search_train", "test"), ("search_train", "search_valid"),
+    }
+    held_out = (train_split, eval_split) in disjoint
+    total = nas_data.info(data)["num_examples"][eval_split]
+    images = total if num_images is None else min(int(num_images), total)
+    kind = "held-out" if held_out else "training"
+    return {
+        "split": eval_split,
+        "images": images,
+        "held_out": held_out,
+        "label": f"{images} {kind} images ({eval_split})",
+    }

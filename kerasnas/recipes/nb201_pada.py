@@ -82,14 +82,20 @@ def make_table(results):
             for metric in metrics
         }
     seeds = sorted({seed for by_seed in results.values() for seed in by_seed})
-    return {"seeds": seeds, "num_archs": first["n"], "rows": rows}
+    table = {"seeds": seeds, "num_archs": first["n"], "rows": rows}
+    if "scored_on" in first:
+        table["scored_on"] = first["scored_on"]
+    table["score"] = first.get("score", "accuracy")
+    return table
 
 
 def format_table(table):
     """The table as text: mean ± std per method, baselines as rows."""
     header = f"{'':<18}{'Kendall tau':>18}{'P@Top5%':>18}{'Spearman':>18}{'train s':>10}"
+    scored = table.get("scored_on", {}).get("label", "unrecorded images")
     lines = [
-        f"{table['num_archs']} architectures, seeds {table['seeds']}, against NAS-Bench-201 "
+        f"{table['num_archs']} architectures, seeds {table['seeds']}, scored by "
+        f"{table.get('score', 'accuracy')} on {scored}, against NAS-Bench-201 "
         "CIFAR-10 test accuracy (mean ± std over seeds)",
         header,
     ]

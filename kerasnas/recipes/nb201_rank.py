@@ -46,6 +46,7 @@ from kerasnas.evaluation import plot_metric_over_epochs
 from kerasnas.evaluation import rank_and_report
 from kerasnas.evaluation import ranking_report
 from kerasnas.recipes import nb201_spos
+from kerasnas.recipes.common import scored_on
 from kerasnas.recipes.common import write_json
 
 _SHARED = Path(__file__).resolve().parents[2].parent / "shared"
@@ -54,8 +55,12 @@ _RANK = dict(
     benchmark=str(_SHARED / "data" / "nb201"),
     num_archs=1000,
     arch_seed=0,
+    train_split="train",
     eval_split="test",
     eval_limit=None,
+    # What ranks an architecture on the scoring images: its top-1 accuracy
+    # or its (negative) mean cross-entropy.
+    score="accuracy",
     eval_batch_size=256,
     bn_calibration_steps=0,
     monitor_every=25,
@@ -105,7 +110,7 @@ PRESETS = {
 }
 
 _TRAINING_KEYS = nb201_spos._TRAINING_KEYS + (
-    "exclude_ops", "method", "delta", "tau", "path_floor", "path_shared",
+    "train_split", "exclude_ops", "method", "delta", "tau", "path_floor", "path_shared",
     "importance_weighted_loss",
 )
 METHODS = ("spos", "pa", "da", "pada")
@@ -128,15 +133,11 @@ def run(config, output, resume=False, overwrite=False, verbose=2):
             label: [o for o in options if o not in config["exclude_ops"]]
             for label, options in space.choices.items()
         })
-    limits = [v for v in (config["limit"], config["eval_limit"]) if v is not None]
-    evaluation = nas_data.load(
-        config["data"], config["eval_split"], batch_size=config["eval_batch_size"],
-        image_size=config["image_size"], limit=min(limits) if limits else None,
-    )
+    evaluation, scoring = evaluation_data(config)
     calibration = None
     if config["bn_calibration_steps"]:
         calibration = nas_data.load(
-            config["data"], "train", batch_size=config["batch_size"],
+            config["data"], config["train_split"], batch_size=config["batch_size"],
             image_size=config["image_size"], limit=config["limit"],
         )
     monitored = archs[: config["monitor_archs"]]
@@ -144,6 +145,7 @@ def run(config, output, resume=False, overwrite=False, verbose=2):
         monitored, benchmark, evaluation, every=config["monitor_every"],
         bn_calibration_data=calibration,
         bn_calibration_steps=config["bn_calibration_steps"],
+        score=config["score"],
     )
     start = time.perf_counter()
     history = nb201_spos.train(
@@ -159,8 +161,10 @@ def run(config, output, resume=False, overwrite=False, verbose=2):
         supernet, benchmark, archs, evaluation, output,
         bn_calibration_data=calibration,
         bn_calibration_steps=config["bn_calibration_steps"],
-        title=f"{config['method'].upper()} supernet, seed {config['seed']}",
+        title=f"{config['method'].upper()} supernet, seed {config['seed']}, {scoring['label']}",
         verbose=1 if verbose == 1 else 0,
+        score=config["score"],
+        scored_on=scoring,
     )
     rank_seconds = time.perf_counter() - start
     curve = monitoring_curve(history)
@@ -182,10 +186,29 @@ def run(config, output, resume=False, overwrite=False, verbose=2):
         "config": config,
     }
     write_json(paths["result"], result)
-    print(f"\nRanking of {report['n']} architectures against NAS-Bench-201 CIFAR-10 test accuracy:")
+    print(f"\nRanking of {report['n']} architectures by {config['score']} on "
+          f"{scoring['label']}, against NAS-Bench-201 CIFAR-10 test accuracy:")
     print(format_report(report))
     print(f"(trained in {train_seconds:.0f} s, ranked in {rank_seconds:.0f} s; files in {output})")
     return result
+
+
+def evaluation_data(config):
+    """`(dataset, scored_on)`: the batches that score architectures
+    (`eval_split`, at most `eval_limit` images; `limit` applies when the
+    split is the training one) and the description of those images
+    (`kerasnas.recipes.common.scored_on`)."""
+    train_split = config.get("train_split", "train")
+    limits = [config["eval_limit"]]
+    if config["eval_split"] == train_split:
+        limits.append(config["limit"])
+    limits = [v for v in limits if v is not None]
+    limit = min(limits) if limits else None
+    dataset = nas_data.load(
+        config["data"], config["eval_split"], batch_size=config["eval_batch_size"],
+        image_size=config["image_size"], limit=limit,
+    )
+    return dataset, scored_on(config["data"], train_split, config["eval_split"], limit)
 
 
 def samplers(config):
@@ -209,7 +232,7 @@ def samplers(config):
         )
         callbacks.append(path.callback(delta=config["delta"]))
     if method in ("da", "pada"):
-        x, y = nas_data.load_arrays(config["data"], "train")
+        x, y = nb201_spos.split_arrays(config["data"], config.get("train_split", "train"))
         data = ImportanceDataSampler(
             (x, y), config["batch_size"],
             map_fn=nb201_spos.make_preprocess(
@@ -304,7 +327,11 @@ def build_parser(prog="nb201_rank"):
     arg("--benchmark", help="NAS-Bench-201 ground truth: JSON file or directory, or official file")
     arg("--num-archs", type=_num_archs, help="architectures to rank (an int or 'all')")
     arg("--arch-seed", type=int, help="seed of the architecture sample")
-    arg("--eval-split", choices=("test", "train", "search_valid"), help="split that scores architectures")
+    arg("--train-split", choices=("train", "search_train"),
+        help="split the supernet trains on (search_train: NAS-Bench-201's half of train)")
+    arg("--eval-split", choices=("test", "train", "search_valid"),
+        help="split that scores architectures (held out unless the supernet trained on it)")
+    arg("--score", choices=("accuracy", "loss"), help="what ranks an architecture on those images")
     arg("--eval-batch-size", type=nb201_spos._positive_int)
     arg("--eval-limit", type=nb201_spos._positive_int, help="score on the first N images of the split")
     arg("--bn-calibration-steps", type=int, help="BN recalibration batches per architecture")

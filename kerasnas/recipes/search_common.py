@@ -238,6 +238,7 @@ def run(config, output, build_space, resume=False, overwrite=False, verbose=2, t
     from kerasnas import data as nas_data
     from kerasnas.recipes import nb201_spos
     from kerasnas.recipes.common import load_supernet
+    from kerasnas.recipes.common import scored_on
 
     output = Path(output)
     paths = nb201_spos.output_paths(output)
@@ -275,7 +276,7 @@ def run(config, output, build_space, resume=False, overwrite=False, verbose=2, t
         config["data"], config["search_split"], batch_size=config["search_batch_size"],
         image_size=image_size, limit=min(limits) if limits else None,
     )
-    if config["search_split"] == train_split or "train" in (train_split, config["search_split"]):
+    if not scored_on(config["data"], train_split, config["search_split"])["held_out"]:
         print(f"Note: the supernet trained on {train_split}, which holds the "
               f"{config['search_split']} images that score architectures.")
     calibration = None

@@ -31,11 +31,18 @@ class PathSampler(keras.layers.Layer):
         """Attaches the sampler to a search space and builds its state."""
         self.labels = tuple(space.labels)
         self.num_options = tuple(space.num_options)
-        if not self.built:
+        if not self.built or getattr(self, "_build_deferred", False):
+            self._build_deferred = False
             self.build(None)
 
     def build(self, input_shape=None):
         self.built = True
+
+    def build_from_config(self, config):
+        # A sampler's state depends on the space, not on an input shape: a
+        # deserialized sampler is built when the supernet binds it (Keras
+        # marks it built after this call).
+        self._build_deferred = True
 
     def sample(self, mask, seed_generator):
         raise NotImplementedError

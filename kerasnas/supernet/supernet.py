@@ -578,6 +578,21 @@ class Supernet(keras.Model):
             transfer_weights(self.network, child)
         return child
 
+    # === Saving ===
+    def save_own_variables(self, store):
+        """Keras' own variables of the model, plus the path-sampling seed
+        state (a `SeedGenerator`'s state is not a layer variable, and
+        without it a reloaded supernet would restart its path sequence)."""
+        super().save_own_variables(store)
+        store[_SEED_STATE_KEY] = ops.convert_to_numpy(self.seed_generator.state)
+
+    def load_own_variables(self, store):
+        keys = list(store.keys())
+        if _SEED_STATE_KEY in keys:  # absent from files saved before it was
+            self.seed_generator.state.assign(store[_SEED_STATE_KEY])
+            store = {k: store[k] for k in keys if k != _SEED_STATE_KEY}
+        super().load_own_variables(store)
+
     # === Config ===
     def get_config(self):
         return {
@@ -596,6 +611,9 @@ class Supernet(keras.Model):
         config["space"] = keras.saving.deserialize_keras_object(config["space"])
         config["path_sampler"] = keras.saving.deserialize_keras_object(config["path_sampler"])
         return cls(**config)
+
+
+_SEED_STATE_KEY = "path_seed_state"
 
 
 def _optimizer_slots(optimizer, variables):
