@@ -49,16 +49,17 @@ def mobilenet(**kwargs):
 
 
 CASES = {
-    "uniform-batch-bn": Case(lambda: tiny_space().build_supernet(seed=1, bn="batch")),
-    "uniform-standard-bn": Case(
-        lambda: tiny_space().build_supernet(seed=1, bn="standard", weight_decay=1e-3)
+    "uniform-batch-ghost-bn": Case(
+        lambda: tiny_space().build_supernet(seed=1, bn="batch", virtual_batch_size=4)
     ),
     "uniform-search-bn-masked": Case(
         lambda: tiny_space().build_supernet(seed=1, bn="search", clip_norm=5.0),
         mask={"1<-0": ["nor_conv_1x1", "nor_conv_3x3"], "3<-2": ["skip_connect"]},
     ),
-    "uniform-dense-choices": Case(
-        lambda: tiny_space().build_supernet(seed=1, bn="standard", dense_choices=True)
+    "uniform-synchronized-bn-dense": Case(
+        lambda: tiny_space().build_supernet(
+            seed=1, bn="standard", synchronized_bn=True, weight_decay=1e-3
+        )
     ),
     "pa-shared": Case(
         lambda: tiny_space().build_supernet(path_sampler=pa(), seed=1, clip_norm=5.0),

@@ -97,3 +97,14 @@ def test_bad_inputs(trained, tmp_path):
     other.write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="results_path"):
         kerasnas.evaluation.rank_architectures(supernet, archs, data, results_path=other)
+
+
+def test_loss_score_ranks_by_the_negative_mean_loss(trained):
+    supernet, data, archs = trained
+    losses = kerasnas.evaluation.rank_architectures(supernet, archs[:4], data, verbose=0, score="loss")
+    expected = [
+        -supernet.evaluate_arch(supernet.space.from_string(a), data)["loss"] for a in archs[:4]
+    ]
+    np.testing.assert_allclose(losses, expected, rtol=1e-5)
+    with pytest.raises(ValueError, match="argument `score`"):
+        kerasnas.evaluation.rank_architectures(supernet, archs[:1], data, verbose=0, score="auc")

@@ -96,3 +96,24 @@ def test_pada_recipe_table_and_linear_schedule(tmp_path):
     assert history["data_tau"] == [0.0, 0.5] and history["path_p_none"][0] == pytest.approx(0.2)
     assert "Kendall tau" in (tmp_path / "table.txt").read_text()
     assert (tmp_path / "kt_over_epochs.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("train_split, eval_split, held_out, images", [
+    ("train", "test", True, 1017),
+    ("search_train", "search_valid", True, 2543),
+    ("search_train", "test", True, 1017),
+    ("train", "search_valid", False, 2543),   # search_valid is half of train
+    ("train", "train", False, 5085),
+    ("search_train", "search_train", False, 2542),
+])
+def test_scored_on_says_whether_the_supernet_saw_the_images(
+    train_split, eval_split, held_out, images, shared_data
+):
+    from kerasnas.recipes.common import scored_on
+
+    data = str(shared_data / "cifar" / "cifar10_subset.npz")
+    described = scored_on(data, train_split, eval_split)
+    assert described["held_out"] is held_out and described["images"] == images
+    kind = "held-out" if held_out else "training"
+    assert described["label"] == f"{images} {kind} images ({eval_split})"
+    assert scored_on(data, train_split, eval_split, 100)["images"] == 100
