@@ -2,7 +2,7 @@
 images the supernet never trained on?
 
 Each named setting is a set of overrides of the `nb201_rank`
-`cifar10-subset` preset. Every setting trains one SPOS supernet (seed 7 by
+`cifar10-subset-train-images` preset (the proxy of issues #3 and #5). Every setting trains one SPOS supernet (seed 7 by
 default, a seed no table uses) and ranks the same 1,000 architectures
 (arch seed 11) on its held-out scoring images. Runs are resumable
 (`nb201_rank`'s checkpoints and `scores.csv`): start the tool again with
@@ -55,6 +55,14 @@ SETTINGS = {
     # Larger images / more channels.
     "aug-st-32px": dict(HALVES, augment=True, crop_padding=4, image_size=32, epochs=60),
     "aug-st-c16": dict(HALVES, augment=True, crop_padding=2, channels=16, epochs=60),
+    "noaug-st-60": dict(HALVES, epochs=60),
+    "noaug-full-60": dict(FULL, epochs=60),
+    "aug-full-60": dict(FULL, augment=True, crop_padding=2, epochs=60),
+    "flip-full": dict(FULL, augment=True, crop_padding=0),
+    "aug-full-250": dict(FULL, augment=True, crop_padding=2, epochs=250),
+    "aug-full-c16-60": dict(FULL, augment=True, crop_padding=2, channels=16, epochs=60),
+    # Stronger coupled weight decay.
+    "aug-st-wd": dict(HALVES, augment=True, crop_padding=2, weight_decay=2e-3, epochs=60),
     # BN recalibration with standard BN instead of batch statistics.
     "aug-st-standard-bn": dict(HALVES, augment=True, crop_padding=2, bn="standard",
                                bn_calibration_steps=10),
@@ -103,7 +111,7 @@ def main(argv=None):
         rows = json.loads(table_path.read_text())
     for name in args.settings:
         config = dict(
-            nb201_rank.PRESETS["cifar10-subset"], **SETTINGS[name],
+            nb201_rank.PRESETS["cifar10-subset-train-images"], **SETTINGS[name],
             seed=args.seed, arch_seed=args.arch_seed,
         )
         run_dir = output / name
@@ -122,6 +130,8 @@ def main(argv=None):
         curve = result.get("curve", {})
         kts = curve.get("kendall_tau") or [float("nan")]
         best = int(np.nanargmax(kts)) if curve.get("epoch") else 0
+        if table_path.exists():  # another process may have added settings
+            rows = json.loads(table_path.read_text())
         rows[name] = {
             "overrides": SETTINGS[name],
             "scored_on": result["report"].get("scored_on", {}).get("label"),

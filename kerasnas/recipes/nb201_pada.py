@@ -7,7 +7,9 @@ NAS-Bench-201 CIFAR-10 with the parameter-count baseline as a row, and draws
 the KT-over-epochs curves of all methods on one plot.
 
 Presets: `smoke`, `cifar10-subset` (the calibrated CPU proxy of
-`nb201_rank`) and `paper` (REFERENCE_NOTES §1: C=16, N=5, 250 epochs, batch
+`nb201_rank`: ranked by loss on the 1,017 test images, with the same
+supernets' ranking on 1,024 training images as "[fit]" rows),
+`cifar10-subset-train-images` (the training-image proxy of issue #5) and `paper` (REFERENCE_NOTES §1: C=16, N=5, 250 epochs, batch
 256, SGD 0.05 cosine, wd 2.5e-4, clip 5, batch-statistics BN, all 15,625
 architectures on the CIFAR-10 test set with batch 512).
 
@@ -67,14 +69,25 @@ def make_table(results):
     """`{"rows": {name: {metric: {"mean", "std", "values"}}}, ...}`."""
     metrics = ("kendall_tau", "precision_at_top_5%", "spearman")
     rows = {}
-    for method, by_seed in results.items():
-        rows[method] = {}
-        for metric in metrics:
-            values = [float(r["report"][metric]) for r in by_seed.values()]
-            rows[method][metric] = {
-                "mean": float(np.mean(values)), "std": float(np.std(values)), "values": values,
+
+    def row(reports):
+        return {
+            metric: {
+                "mean": float(np.mean([float(r[metric]) for r in reports])),
+                "std": float(np.std([float(r[metric]) for r in reports])),
+                "values": [float(r[metric]) for r in reports],
             }
+            for metric in metrics
+        }
+
+    for method, by_seed in results.items():
+        rows[method] = row([r["report"] for r in by_seed.values()])
         rows[method]["train_seconds"] = float(np.mean([r["train_seconds"] for r in by_seed.values()]))
+    fit = [r.get("fit_report") for by_seed in results.values() for r in by_seed.values()]
+    if all(fit):
+        # The same supernets ranked on training images (fit), beside them.
+        for method, by_seed in results.items():
+            rows[f"{method} [fit]"] = row([r["fit_report"] for r in by_seed.values()])
     first = next(iter(next(iter(results.values())).values()))["report"]
     for name, values in first.get("baselines", {}).items():
         rows[f"baseline: {name}"] = {
@@ -86,6 +99,8 @@ def make_table(results):
     if "scored_on" in first:
         table["scored_on"] = first["scored_on"]
     table["score"] = first.get("score", "accuracy")
+    if all(fit):
+        table["fit_scored_on"] = fit[0]["scored_on"]
     return table
 
 
@@ -99,6 +114,8 @@ def format_table(table):
         "CIFAR-10 test accuracy (mean ± std over seeds)",
         header,
     ]
+    if "fit_scored_on" in table:
+        lines.insert(1, f"[fit] rows: the same supernets ranked on {table['fit_scored_on']['label']}")
     for name, row in table["rows"].items():
         cells = "".join(
             f"{row[m]['mean']:>10.3f} ± {row[m]['std']:.3f}"

@@ -81,23 +81,6 @@ def test_cli_rank_bad_input(rank_run, tmp_path, capsys, extra, message):
     assert message in capsys.readouterr().err
 
 
-def test_pada_recipe_table_and_linear_schedule(tmp_path):
-    from kerasnas.recipes import nb201_pada
-
-    table = nb201_pada.main(ARGS + ["--methods", "spos", "pa", "pada", "--epochs", "2",
-                                    "--output", str(tmp_path)])
-    rows = table["rows"]
-    assert set(rows) == {"spos", "pa", "pada", "baseline: params", "baseline: flops"}
-    # δ = epoch / epochs: the distribution set after epoch 0 is uniform, so
-    # 2 epochs of PA are 2 epochs of SPOS, exactly.
-    assert rows["pa"]["kendall_tau"] == rows["spos"]["kendall_tau"]
-    assert rows["pada"]["kendall_tau"] != rows["spos"]["kendall_tau"]  # DA's draws differ
-    history = json.loads((tmp_path / "pada" / "seed_0" / "history.json").read_text())
-    assert history["data_tau"] == [0.0, 0.5] and history["path_p_none"][0] == pytest.approx(0.2)
-    assert "Kendall tau" in (tmp_path / "table.txt").read_text()
-    assert (tmp_path / "kt_over_epochs.png").read_bytes()[:4] == b"\x89PNG"
-
-
 @pytest.mark.parametrize("train_split, eval_split, held_out, images", [
     ("train", "test", True, 1017),
     ("search_train", "search_valid", True, 2543),

@@ -1,5 +1,6 @@
-"""Every method's recipe output, `supernet.keras`, is ranked and searched by
-the `kerasnas` command (the PA supernets used to fail to reload)."""
+"""The PA&DA recipe: its table, and every method's `supernet.keras` ranked
+and searched by the `kerasnas` command (the PA supernets used to fail to
+reload)."""
 
 import csv
 import json
@@ -16,7 +17,7 @@ METHODS = list(nb201_rank.METHODS)
 # 12 architectures of search_valid.
 ARGS = ["--preset", "smoke", "--limit", "256", "--num-archs", "12", "--monitor-archs", "6",
         "--train-split", "search_train", "--eval-split", "search_valid", "--eval-limit", "256",
-        "--delta", "0.5", "--tau", "0.5", "--verbose", "0"]
+        "--fit-limit", "64", "--monitor-every", "2", "--verbose", "0"]
 
 
 @pytest.fixture(scope="module")
@@ -26,10 +27,37 @@ def pada_run(tmp_path_factory):
     return output, table
 
 
+def test_table_and_linear_schedule(pada_run):
+    output, table = pada_run
+    rows = table["rows"]
+    assert set(rows) == {*METHODS, *(f"{m} [fit]" for m in METHODS), "baseline: params",
+                         "baseline: flops"}
+    # δ = epoch / epochs: the distribution set after epoch 0 is uniform, so
+    # 2 epochs of PA are 2 epochs of SPOS, exactly.
+    assert rows["pa"]["kendall_tau"] == rows["spos"]["kendall_tau"]
+    assert rows["pada"]["kendall_tau"] != rows["spos"]["kendall_tau"]  # DA's draws differ
+    history = json.loads((output / "pada" / "seed_0" / "history.json").read_text())
+    assert history["data_tau"] == [0.0, 0.5] and history["path_p_none"][0] == pytest.approx(0.2)
+    # ... and after epoch 1 (δ = 0.5) it is not: the saved PA state is not trivial.
+    assert history["path_p_none"][1] != pytest.approx(0.2)
+    assert "Kendall tau" in (output / "table.txt").read_text()
+    assert (output / "kt_over_epochs.png").read_bytes()[:4] == b"\x89PNG"
+
+
 def test_table_says_which_images_scored(pada_run):
     output, table = pada_run
     assert table["scored_on"]["label"] == "256 held-out images (search_valid)"
-    assert "256 held-out images (search_valid)" in (output / "table.txt").read_text()
+    assert table["fit_scored_on"]["label"] == "64 training images (search_train)"
+    text = (output / "table.txt").read_text()
+    assert "256 held-out images (search_valid)" in text
+    assert "64 training images (search_train)" in text
+    # Both rankings of every method, side by side.
+    for method in METHODS:
+        held_out = json.loads((output / method / "seed_0" / "report.json").read_text())
+        fit = json.loads((output / method / "seed_0" / "fit_training_images" / "report.json").read_text())
+        for row, report in ((method, held_out), (f"{method} [fit]", fit)):
+            expected = np.nan if report["kendall_tau"] is None else report["kendall_tau"]
+            np.testing.assert_allclose(table["rows"][row]["kendall_tau"]["values"], [expected])
 
 
 @pytest.mark.parametrize("method", METHODS)
