@@ -45,7 +45,7 @@ MOBILENET = dict(shape=(16, 16, 3), num_classes=10)
 
 
 def mobilenet(**kwargs):
-    return tiny_mobilenet(input_shape=(16, 16, 3), **kwargs)
+    return tiny_mobilenet(input_shape=(16, 16, 3), stage_depths=(1, 1), **kwargs)
 
 
 CASES = {
