@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from kerasnas.benchmarks import NasBench201
+from kerasnas.benchmarks import sample_archs
 from kerasnas.evaluation import ranking_report
 from kerasnas.recipes import nb201_rank
 
@@ -109,6 +110,9 @@ def main(argv=None):
     table_path = output / "table.json"
     if table_path.exists():
         rows = json.loads(table_path.read_text())
+    base = nb201_rank.PRESETS["cifar10-subset-train-images"]
+    benchmark = NasBench201(base["benchmark"], dataset="cifar10")
+    archs = sample_archs(benchmark, base["num_archs"], args.arch_seed)
     for name in args.settings:
         config = dict(
             nb201_rank.PRESETS["cifar10-subset-train-images"], **SETTINGS[name],
@@ -122,10 +126,6 @@ def main(argv=None):
             start = time.perf_counter()
             result = nb201_rank.run(config, run_dir, resume=args.resume and run_dir.exists(), verbose=0)
             result["wall_seconds"] = time.perf_counter() - start
-        benchmark = NasBench201(config["benchmark"], dataset="cifar10")
-        from kerasnas.benchmarks import sample_archs
-
-        archs = sample_archs(benchmark, config["num_archs"], config["arch_seed"])
         reports = rescore(run_dir, benchmark, archs)
         curve = result.get("curve", {})
         kts = curve.get("kendall_tau") or [float("nan")]

@@ -99,8 +99,9 @@ PRESETS = {
     # subset and ranks on the 1,017 test images it never trained on, by
     # the (negative) mean loss. 8 channels, one cell per stage, 16x16
     # images, batch statistics in every BN, crop (padding 2) + flip, 'none'
-    # never sampled in training, SGD lr 0.1 cosine, 150 epochs (about 8
-    # minutes of training and 2 of ranking on 2 idle cores). The same
+    # never sampled in training, SGD lr 0.1 cosine, 150 epochs (12.6
+    # minutes of training and 2.9 of ranking, measured on a 2-core machine
+    # shared with other jobs: an upper bound). The same
     # architectures are also ranked on the first 1,024 training images
     # (`fit_limit`, the "[fit]" rows of the tables): that measures how well
     # subnets fit what the supernet saw, not how they generalise.
