@@ -11,3 +11,4 @@ from kerasnas import sampling
 from kerasnas import search
 from kerasnas import spaces
 from kerasnas.supernet import Supernet
+from kerasnas import darts

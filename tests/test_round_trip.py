@@ -30,6 +30,8 @@ class Case:
     mask: dict = None
     shape: tuple = (8, 8, 3)
     num_classes: int = 5
+    paired: bool = False  # bilevel training on (train, valid) pairs
+    prepare: Callable = lambda supernet: None  # e.g. PT's projections
 
 
 def pa(**kwargs):
@@ -39,6 +41,17 @@ def pa(**kwargs):
 def pa_callbacks(supernet):
     # A constant δ moves the probabilities from the first epoch on.
     return [supernet.path_sampler.callback(delta=0.5)]
+
+
+def darts(**kwargs):
+    return tiny_space().build_supernet(
+        supernet_class=kerasnas.darts.DartsSupernet, seed=1, bn="search", **kwargs
+    )
+
+
+def project(supernet):
+    supernet.set_projection("1<-0", "nor_conv_3x3")
+    supernet.set_projection("3<-1", None)
 
 
 MOBILENET = dict(shape=(16, 16, 3), num_classes=10)
@@ -83,7 +96,26 @@ CASES = {
         lambda: mobilenet().build_supernet(path_sampler=pa(shared=False), seed=1, bn="batch"),
         pa_callbacks, **MOBILENET,
     ),
+    "darts-masked": Case(
+        lambda: darts(), paired=True, mask={"2<-0": ["none", "skip_connect", "nor_conv_1x1"]}
+    ),
+    "snas": Case(lambda: darts(relaxation="snas", temperature=(2.0, 0.5)), paired=True),
+    "darts-fix-alpha-projected": Case(lambda: darts(fix_alpha=True), prepare=project),
+    "darts-mobilenet": Case(
+        lambda: mobilenet().build_supernet(
+            supernet_class=kerasnas.darts.DartsSupernet, seed=1, bn="standard"
+        ),
+        paired=True, **MOBILENET,
+    ),
 }
+
+
+def training_data(case, seed):
+    x, _, data = tiny_data(num=32, seed=seed, shape=case.shape, num_classes=case.num_classes)
+    if case.paired:
+        _, _, valid = tiny_data(num=16, seed=seed + 10, shape=case.shape, num_classes=case.num_classes)
+        data = kerasnas.darts.paired(data, valid)
+    return x, data
 
 
 def variables_by_path(model):
@@ -106,8 +138,14 @@ def test_save_load_round_trip(name, tmp_path):
     supernet = compile_sgd(case.build())
     if case.mask:
         supernet.set_mask(case.mask)
-    x, _, data = tiny_data(num=32, shape=case.shape, num_classes=case.num_classes)
+    case.prepare(supernet)
+    x, data = training_data(case, seed=0)
+    alpha = [keras.ops.convert_to_numpy(v) for v in supernet.arch_variables]
     supernet.fit(data, epochs=1, verbose=0, callbacks=case.callbacks(supernet))
+    for before, variable in zip(alpha, supernet.arch_variables):
+        # α moved (the test is void otherwise), unless it is fixed.
+        moved = not np.array_equal(keras.ops.convert_to_numpy(variable), before)
+        assert moved != supernet.fix_alpha
     sampler = supernet.path_sampler
     if isinstance(sampler, ImportancePathSampler):
         # The test is void if the sampler's state never left its start.
@@ -127,6 +165,10 @@ def test_save_load_round_trip(name, tmp_path):
         np.testing.assert_array_equal(after[path], value, err_msg=path)
     for a, b in zip(optimizer_state(supernet), optimizer_state(reloaded)):
         np.testing.assert_array_equal(b, a)
+    state = [supernet.training_state_variables(), reloaded.training_state_variables()]
+    assert len(state[1]) == len(state[0])
+    for a, b in zip(*state):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(b), keras.ops.convert_to_numpy(a))
 
     for arch in sample_paths(supernet.space):
         supernet.set_path(arch)
@@ -136,7 +178,7 @@ def test_save_load_round_trip(name, tmp_path):
         )
 
     # Continue both: same sampled paths, same updates, same sampler state.
-    _, _, more = tiny_data(num=32, seed=1, shape=case.shape, num_classes=case.num_classes)
+    _, more = training_data(case, seed=1)
     histories = [
         model.fit(more, epochs=1, verbose=0, callbacks=case.callbacks(model)).history
         for model in (supernet, reloaded)

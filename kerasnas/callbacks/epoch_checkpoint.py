@@ -130,7 +130,7 @@ def save_checkpoint(model, directory, epoch, history, state_variables=()):
     os.makedirs(directory, exist_ok=True)
     optimizer = _optimizer(model)
     model_variables, optimizer_variables = model.variables, optimizer.variables
-    state_variables = list(state_variables)
+    state_variables = list(state_variables) + _training_state(model)
     meta = {
         "format": _FORMAT,
         "epoch": int(epoch),
@@ -149,6 +149,13 @@ def save_checkpoint(model, directory, epoch, history, state_variables=()):
     text = json.dumps({"epoch": int(epoch), "history": history}, indent=1)
     atomic_write(os.path.join(directory, "history.json"), lambda f: f.write(text.encode()))
     return path
+
+
+def _training_state(model):
+    """Training state a model keeps outside its variables and optimizer
+    (`Supernet.training_state_variables`, e.g. DARTS' α optimizer)."""
+    hook = getattr(model, "training_state_variables", None)
+    return list(hook()) if hook is not None else []
 
 
 def _name(variable):
@@ -171,11 +178,11 @@ def load_checkpoint(model, directory, state_variables=()):
     if path is None:
         return 0, {}
     if not optimizer.built:
-        optimizer.build(model.trainable_variables)
+        optimizer.build(getattr(model, "network_variables", model.trainable_variables))
     groups = (
         ("model", model.variables),
         ("optimizer", optimizer.variables),
-        ("state", list(state_variables)),
+        ("state", list(state_variables) + _training_state(model)),
     )
     with np.load(path, allow_pickle=False) as contents:
         meta = json.loads(str(contents["meta"]))

@@ -131,3 +131,4 @@ class Choice(keras.layers.Layer):
 
 def _run_candidate(candidate, inputs, training=None):
     return candidate(inputs, training=training)
+

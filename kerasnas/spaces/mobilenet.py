@@ -7,7 +7,9 @@ import keras
 from kerasnas import ops as nas_ops
 from kerasnas.api_export import kerasnas_export
 from kerasnas.layers import BatchNorm
-from kerasnas.layers import Choice
+from kerasnas.layers import architecture_input
+from kerasnas.layers import check_choice_type
+from kerasnas.layers import make_choice
 from kerasnas.spaces.search_space import SearchSpace
 
 # BN switches (affine, track_running_stats), the same in every layer.
@@ -273,15 +275,19 @@ class MobileNetSpace(SearchSpace):
         synchronized_bn=False,
         virtual_batch_size=None,
         dense_choices=None,
+        choice_type="single",
         name=None,
     ):
         """The functional network: the supernet's (`arch=None`) or a child's.
 
         The supernet network takes `[images, path]` where `path` is the int32
-        vector of option indices (label order); a child takes images. Both
+        vector of option indices (label order) with `choice_type="single"`,
+        or `[images, weights]` (the float matrix of architecture weights, one
+        row per layer) with `choice_type="mixed"`; a child takes images. Both
         are built by this one function, so their layers carry the same names
         and weights transfer by name (`Supernet.extract`).
         """
+        check_choice_type(choice_type)
         affine, track = _bn_mode(bn)
         if arch is not None:
             arch = self.validate(arch)
@@ -297,11 +303,10 @@ class MobileNetSpace(SearchSpace):
         layers = self._layer_plan()
         images = keras.Input(shape=self.input_shape, name="images")
         inputs = [images]
-        indices = None
+        selectors = None
         if arch is None:
-            path = keras.Input(batch_shape=(len(layers),), dtype="int32", name="path")
-            inputs.append(path)
-            indices = [path[i] for i in range(len(layers))]
+            arch_input, selectors = architecture_input(self.num_options, choice_type)
+            inputs.append(arch_input)
         x = images
         if self.stem_strides > 1:
             x = keras.layers.ZeroPadding2D(1, name="stem_pad")(x)
@@ -327,8 +332,10 @@ class MobileNetSpace(SearchSpace):
                     self._candidate(label, option, layer, choice_bn)
                     for option in options
                 ]
-                choice = Choice(candidates, options=options, label=label, dense=dense, name=label)
-                x = choice(x, index=indices[position])
+                choice = make_choice(
+                    candidates, options, label, choice_type, dense=dense, name=label
+                )
+                x = choice(x, selectors[position])
             elif arch[label] != SKIP:
                 x = self._candidate(label, arch[label], layer, choice_bn)(x)
         x = keras.layers.Conv2D(

@@ -7,7 +7,9 @@ import keras
 from kerasnas import ops as nas_ops
 from kerasnas.api_export import kerasnas_export
 from kerasnas.layers import BatchNorm
-from kerasnas.layers import Choice
+from kerasnas.layers import architecture_input
+from kerasnas.layers import check_choice_type
+from kerasnas.layers import make_choice
 from kerasnas.spaces.search_space import SearchSpace
 
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -257,15 +259,21 @@ class NasBench201(SearchSpace):
         synchronized_bn=False,
         virtual_batch_size=None,
         dense_choices=None,
+        choice_type="single",
         name=None,
     ):
         """The functional network: the supernet's (`arch=None`) or a child's.
 
         The supernet network takes `[images, path]` where `path` is the int32
-        vector of option indices (label order); a child takes images. Both
-        are built by this one function, so their layers carry the same names
-        and weights transfer by name (`Supernet.extract`).
+        vector of option indices (label order) with `choice_type="single"`
+        (`kerasnas.layers.Choice`), or `[images, weights]` where `weights` is
+        the float `(6, len(ops))` matrix of architecture weights with
+        `choice_type="mixed"` (`kerasnas.layers.MixedChoice`, DARTS); a child
+        takes images. Both are built by this one function, so their layers
+        carry the same names and weights transfer by name
+        (`Supernet.extract`).
         """
+        check_choice_type(choice_type)
         modes = _bn_mode(bn)
         dense = bool(synchronized_bn) if dense_choices is None else bool(dense_choices)
         bn_opts = {
@@ -279,11 +287,10 @@ class NasBench201(SearchSpace):
         }
         images = keras.Input(shape=self.input_shape, name="images")
         inputs = [images]
-        indices = None
+        selectors = None
         if arch is None:
-            path = keras.Input(batch_shape=(len(NB201_EDGES),), dtype="int32", name="path")
-            inputs.append(path)
-            indices = [path[i] for i in range(len(NB201_EDGES))]
+            arch_input, selectors = architecture_input(self.num_options, choice_type)
+            inputs.append(arch_input)
         x = keras.layers.Conv2D(
             self.channels, 3, padding="same", use_bias=False,
             kernel_initializer=keras.initializers.HeNormal(), name="stem_conv",
@@ -294,7 +301,9 @@ class NasBench201(SearchSpace):
             if s:
                 x = nas_ops.ResNetBasicBlock(channels, name=f"reduction{s}", **bn_opts["block"])(x)
             for i in range(self.cells_per_stage):
-                x = self._cell(x, channels, f"cell{s}_{i}", arch, indices, bn_opts["cell"], dense)
+                x = self._cell(
+                    x, channels, f"cell{s}_{i}", arch, selectors, bn_opts["cell"], dense, choice_type
+                )
         x = BatchNorm(name="lastact_bn", **bn_opts["head"])(x)
         x = keras.layers.ReLU(name="lastact_relu")(x)
         x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
@@ -303,7 +312,7 @@ class NasBench201(SearchSpace):
             name = "nb201_supernet_network" if arch is None else "nb201_child"
         return keras.Model(inputs if arch is None else images, outputs, name=name)
 
-    def _cell(self, x, channels, cell_name, arch, indices, bn, dense):
+    def _cell(self, x, channels, cell_name, arch, selectors, bn, dense, choice_type):
         nodes = [x]
         for i in (1, 2, 3):
             terms = []
@@ -312,10 +321,10 @@ class NasBench201(SearchSpace):
                 name = f"{cell_name}_e{i}{j}"
                 if arch is None:
                     candidates = [nas_ops.get(op, channels, name=f"{name}_{op}", **bn) for op in self.ops]
-                    choice = Choice(
-                        candidates, options=self.ops, label=label, dense=dense, name=name
+                    choice = make_choice(
+                        candidates, self.ops, label, choice_type, dense=dense, name=name
                     )
-                    terms.append(choice(nodes[j], index=indices[NB201_EDGES.index(label)]))
+                    terms.append(choice(nodes[j], selectors[NB201_EDGES.index(label)]))
                 elif arch[label] == "none":
                     # A node whose every outgoing edge is 'none' still holds
                     # the benchmark's parameters: keep it in the graph.

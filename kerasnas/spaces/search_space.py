@@ -111,43 +111,62 @@ class SearchSpace:
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         return {k: v[rng.integers(len(v))] for k, v in self._choices.items()}
 
+    def derive(self, weights):
+        """The discrete architecture of a mixed supernet's weights
+        `{label: {option: weight}}`: the strongest option of each choice
+        (ties: the first, as `argmax`). Spaces with topology rules (DARTS:
+        two inputs per node) override it."""
+        arch = {}
+        for label, options in self._choices.items():
+            row = weights.get(label) if isinstance(weights, dict) else None
+            if not isinstance(row, dict) or any(o not in row for o in options):
+                raise ValueError(
+                    f"Invalid value for argument `weights` at label {label!r}. "
+                    f"Expected {{option: weight}} for options {list(options)}. "
+                    f"Received: {row!r}"
+                )
+            arch[label] = max(options, key=lambda o: (row[o], -options.index(o)))
+        return arch
+
     def enumerate(self):
         """Every architecture of the space, in lexicographic index order."""
         labels = list(self._choices)
         for combo in itertools.product(*self._choices.values()):
             yield dict(zip(labels, combo))
 
-    def build_supernet(self, path_sampler=None, seed=None, weight_decay=0.0, clip_norm=None, **options):
-        """The weight-sharing supernet of the space, a `kerasnas.Supernet`.
-
-        Args:
-            path_sampler: a `kerasnas.sampling.PathSampler` (default uniform,
-                SPOS).
-            seed: seed of the path sampling.
-            weight_decay: coupled L2 weight decay (added to the gradients).
-            clip_norm: global gradient-norm clipping, or None.
-            **options: the options of `build_network` (e.g. `bn`,
-                `synchronized_bn`; their defaults are `build_network`'s)
-                become the supernet's `network_options`; the others go to
-                `kerasnas.Supernet`.
-        """
-        from kerasnas.supernet import Supernet
-
+    def split_options(self, options):
+        """`(network_options, other_options)`: the keyword arguments of
+        `build_network` among `options` (every one of them, with
+        `build_network`'s defaults for those not given) and the rest."""
+        options = dict(options)
         parameters = inspect.signature(self.build_network).parameters
         network_options = {
             name: options.pop(name, parameter.default)
             for name, parameter in parameters.items()
             if name not in ("arch", "name") and parameter.default is not inspect.Parameter.empty
         }
-        return Supernet(
-            self,
-            path_sampler=path_sampler,
-            network_options=network_options,
-            seed=seed,
-            weight_decay=weight_decay,
-            clip_norm=clip_norm,
-            **options,
-        )
+        return network_options, options
+
+    def build_supernet(self, *, supernet_class=None, **options):
+        """The weight-sharing supernet of the space.
+
+        Args:
+            supernet_class: the `kerasnas.Supernet` subclass to build, e.g.
+                `kerasnas.darts.DartsSupernet`; default `kerasnas.Supernet`
+                (single path, SPOS).
+            **options: the options of `build_network` (e.g. `bn`,
+                `synchronized_bn`; their defaults are the supernet class'
+                `network_defaults`, then `build_network`'s)
+                become the supernet's `network_options`; the others go to
+                the supernet class (e.g. `path_sampler`, `seed`,
+                `weight_decay`, `clip_norm`).
+        """
+        supernet_class = supernet_class or _DEFAULT_SUPERNET.get("class")
+        if supernet_class is None:  # pragma: no cover - kerasnas registers it on import
+            raise RuntimeError("kerasnas.supernet is not imported.")
+        options = {**getattr(supernet_class, "network_defaults", {}), **options}
+        network_options, options = self.split_options(options)
+        return supernet_class(self, network_options=network_options, **options)
 
     def get_config(self):
         return {"choices": {k: list(v) for k, v in self._choices.items()}}
@@ -165,3 +184,14 @@ class SearchSpace:
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
+
+
+# The supernet package registers `kerasnas.Supernet` here when imported, so
+# that `SearchSpace.build_supernet` needs no import from the layer above.
+_DEFAULT_SUPERNET = {}
+
+
+def register_default_supernet(cls):
+    """Sets the class `SearchSpace.build_supernet` builds by default."""
+    _DEFAULT_SUPERNET["class"] = cls
+    return cls

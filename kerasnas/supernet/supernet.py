@@ -12,8 +12,10 @@ from kerasnas.layers import calibration_scope
 from kerasnas.sampling import PathSampler
 from kerasnas.sampling import UniformPathSampler
 from kerasnas.spaces import SearchSpace
+from kerasnas.spaces.search_space import register_default_supernet
 
 
+@register_default_supernet
 @kerasnas_export("kerasnas.Supernet")
 class Supernet(keras.Model):
     """A weight-sharing supernet that trains one sampled path per step.
@@ -56,6 +58,10 @@ class Supernet(keras.Model):
     child = supernet.extract(arch)
     ```
     """
+
+    # Options of `space.build_network` that `space.build_supernet` uses for
+    # this class unless given (e.g. DARTS' mixed choices).
+    network_defaults = {}
 
     def __init__(
         self,
@@ -129,6 +135,11 @@ class Supernet(keras.Model):
         self._batch_observers = []
         self.built = True
 
+    @classmethod
+    def from_space(cls, space, **options):
+        """`space.build_supernet(supernet_class=cls, **options)`."""
+        return space.build_supernet(supernet_class=cls, **options)
+
     # === Structure ===
     def _candidate_owners(self):
         """`{id(variable): (choice position, option index)}` of candidates."""
@@ -161,7 +172,33 @@ class Supernet(keras.Model):
                 f"(batch, {', '.join(map(str, expected))}) for this space. "
                 f"Received: inputs.shape={tuple(inputs.shape)}"
             )
-        return self.network([inputs, ops.convert_to_tensor(self.active_path)], training=training)
+        return self.network([inputs, self.architecture_input()], training=training)
+
+    def architecture_input(self):
+        """The tensor the network's choice layers read: the int32 path here;
+        a subclass whose network is built with `choice_type="mixed"` returns
+        its architecture weights."""
+        return ops.convert_to_tensor(self.active_path)
+
+    @property
+    def arch_variables(self):
+        """The architecture parameters (DARTS' α): none for a single-path
+        supernet. They are trained by their own rule, never by the weight
+        optimizer."""
+        return []
+
+    def training_state_variables(self):
+        """Variables of the training state outside `model.variables` and
+        `model.optimizer.variables` that checkpoints must carry (DARTS'
+        α optimizer); none here."""
+        return []
+
+    @property
+    def network_variables(self):
+        """The trainable variables the weight optimizer updates: every
+        trainable variable except `arch_variables`."""
+        arch = {id(v) for v in self.arch_variables}
+        return [v for v in self.trainable_variables if id(v) not in arch]
 
     # === Paths and masks ===
     def set_path(self, arch):
@@ -270,7 +307,7 @@ class Supernet(keras.Model):
         if not self.optimizer.built:
             # Built now, not in the first traced step: a tf.function that
             # creates variables is traced twice.
-            self.optimizer.build(self.trainable_variables)
+            self.optimizer.build(self.network_variables)
         self._guard_optimizer(self.optimizer)
 
     def compile_from_config(self, config):
@@ -296,15 +333,13 @@ class Supernet(keras.Model):
         candidates = [v for v in self.trainable_variables if id(v) in self._owner_by_id]
         owner_by_key = {key(v): self._owner_by_id[id(v)] for v in candidates}
         slots_by_key = _optimizer_slots(optimizer, candidates)
-        path = self.active_path
 
         def update_step(gradient, variable, learning_rate):
             k = key(variable)
             owner = owner_by_key.get(k)
             if owner is None:
                 return original(gradient, variable, learning_rate)
-            position, option = owner
-            active = tf.equal(path.value[position], option)
+            active = self._candidate_active(*owner)
             state = [variable] + [s.value for s in slots_by_key.get(k, ())]
             before = [tf.identity(v) for v in state]
             original(gradient, variable, learning_rate)
@@ -313,6 +348,12 @@ class Supernet(keras.Model):
 
         optimizer.update_step = update_step
         self._guarded_optimizer = optimizer
+
+    def _candidate_active(self, position, option):
+        """Boolean tensor: whether the candidate `option` of choice
+        `position` took part in the current step (read by the guarded
+        optimizer in the graph). Here: it is on the sampled path."""
+        return tf.equal(self.active_path.value[position], option)
 
     def fit(self, x=None, y=None, **kwargs):
         self._check_labels(x, y)
@@ -377,37 +418,57 @@ class Supernet(keras.Model):
         x, y, sample_weight, index = self._unpack(data)
         path = self.path_sampler.sample(self.option_mask, self.seed_generator)
         self.active_path.assign(path)
+        return self._weight_step(x, y, sample_weight, index, self.architecture_input(), path)
+
+    def _weight_step(self, x, y, sample_weight, index, arch_input, path):
+        """One update of the network weights on a batch, the network reading
+        `arch_input` (the path, or a mixed supernet's weights); `path` is
+        what samplers and observers see. Gradients are reduced across
+        replicas, observed, clipped, given to the path sampler, decayed and
+        applied by the guarded optimizer; returns the metrics."""
         with tf.GradientTape() as tape:
-            y_pred = self(x, training=True)
+            y_pred = self.network([x, arch_input], training=True)
             loss = self._compute_loss(
                 x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True
             )
         self._track_loss(loss, x)
         for observer in self._batch_observers:
             observer(self, x, y, y_pred, index)
-        variables = self.trainable_variables
-        gradients = tape.gradient(loss, variables)
-        gradients = [g if g is not None else tf.zeros_like(v) for g, v in zip(gradients, variables)]
-        num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        if num_replicas > 1:
-            # Reduce here, so that clipping sees the global gradient; the
-            # optimizer's own all-reduce then sums R copies of grads / R.
-            gradients = tf.distribute.get_replica_context().all_reduce(
-                tf.distribute.ReduceOp.SUM, gradients
-            )
+        variables = self.network_variables
+        gradients = self._replica_sum(tape.gradient(loss, variables), variables)
         for observer in self._gradient_observers:
             observer(self, path, gradients, variables)
         if self.clip_norm is not None:
             gradients = clip_by_global_norm(gradients, self.clip_norm)
         self.path_sampler.update(self, path, gradients, variables)
-        if self.weight_decay:
-            gradients = [g + self.weight_decay * ops.cast(v, g.dtype) for g, v in zip(gradients, variables)]
-        if num_replicas > 1:
-            gradients = [g / num_replicas for g in gradients]
-        self.optimizer.apply(gradients, variables)
-        if num_replicas > 1:
+        self._apply(self.optimizer, gradients, variables, self.weight_decay)
+        if tf.distribute.get_strategy().num_replicas_in_sync > 1:
             self._average_bn_statistics_across_replicas()
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    @staticmethod
+    def _replica_sum(gradients, variables):
+        """Gradients (None -> zeros) summed across replicas: the gradient of
+        the global batch's loss (Keras scales each replica's loss by 1/R),
+        so that clipping and observers see the global gradient."""
+        gradients = [g if g is not None else tf.zeros_like(v) for g, v in zip(gradients, variables)]
+        if tf.distribute.get_strategy().num_replicas_in_sync > 1:
+            gradients = tf.distribute.get_replica_context().all_reduce(
+                tf.distribute.ReduceOp.SUM, gradients
+            )
+        return gradients
+
+    @staticmethod
+    def _apply(optimizer, gradients, variables, weight_decay=0.0):
+        """Adds coupled L2 decay and applies global `gradients` (from
+        `_replica_sum`) with `optimizer`: divided by the number of replicas,
+        since the optimizer sums the replicas' copies again."""
+        if weight_decay:
+            gradients = [g + weight_decay * ops.cast(v, g.dtype) for g, v in zip(gradients, variables)]
+        num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if num_replicas > 1:
+            gradients = [g / num_replicas for g in gradients]
+        optimizer.apply(gradients, variables)
 
     def _average_bn_statistics_across_replicas(self):
         """Keeps every replica's BN moving statistics equal (their mean).

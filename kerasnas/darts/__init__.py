@@ -1,0 +1,8 @@
+"""Differentiable NAS: DARTS / SNAS supernets and perturbation-based
+architecture selection (DARTS-PT)."""
+
+from kerasnas.darts.supernet import RELAXATIONS
+from kerasnas.darts.supernet import DartsSupernet
+from kerasnas.darts.supernet import check_paired
+from kerasnas.darts.supernet import paired
+from kerasnas.darts.supernet import temperature
