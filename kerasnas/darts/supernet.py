@@ -70,6 +70,13 @@ class DartsSupernet(Supernet):
         weight_decay: coupled L2 decay of the weights (reference 3e-4).
         clip_norm: global-norm clipping of the weight gradients (reference 5).
         relaxation: `"darts"` (softmax) or `"snas"` (Gumbel-softmax).
+        order: 1 (first-order DARTS, the reference's default) or 2 (DARTS'
+            unrolled step: α's gradient at the weights after one virtual SGD
+            step `w' = w + momentum * m - lr * (g + weight_decay * w)` on the
+            train batch, minus `lr` times the finite-difference
+            Hessian-vector product with `r = 0.01 / ||grad_w' L_val||`).
+            Keras' momentum slot `m` is `-lr * b` of PyTorch's buffer `b`,
+            so the virtual step equals the reference's at a constant lr.
         fix_alpha: never update α ("blank" in DARTS-PT: α stays at its
             near-uniform initialisation). No valid batch is then needed.
         alpha_warmup_epochs: epochs (of `fit`'s epoch count) before α is
@@ -101,6 +108,7 @@ class DartsSupernet(Supernet):
         weight_decay=3e-4,
         clip_norm=5.0,
         relaxation="darts",
+        order=1,
         fix_alpha=False,
         alpha_warmup_epochs=0,
         arch_weight_decay=1e-3,
@@ -120,6 +128,11 @@ class DartsSupernet(Supernet):
             raise ValueError(
                 f"Invalid value for argument `relaxation`. Expected one of "
                 f"{list(RELAXATIONS)}. Received: relaxation={relaxation!r}"
+            )
+        if order not in (1, 2):
+            raise ValueError(
+                "Invalid value for argument `order`. Expected 1 (first-order) "
+                f"or 2 (unrolled). Received: order={order!r}"
             )
         if not isinstance(alpha_warmup_epochs, (int, np.integer)) or alpha_warmup_epochs < 0:
             raise ValueError(
@@ -147,6 +160,7 @@ class DartsSupernet(Supernet):
             **kwargs,
         )
         self.relaxation = relaxation
+        self.order = int(order)
         self.fix_alpha = bool(fix_alpha)
         self.alpha_warmup_epochs = int(alpha_warmup_epochs)
         self.arch_weight_decay = float(arch_weight_decay)
@@ -333,35 +347,73 @@ class DartsSupernet(Supernet):
         x, y, sample_weight, index = self._unpack(train)
         if not self.fix_alpha:
             xv, yv, swv, _ = self._unpack(valid)
-            self._arch_step(xv, yv, swv)
+            self._arch_step(xv, yv, swv, (x, y, sample_weight))
         weights = self.mixing_weights(sample=True)
         self.active_weights.assign(weights)
         path = ops.cast(ops.argmax(weights, axis=-1), "int32")
         return self._weight_step(x, y, sample_weight, index, weights, path)
 
-    def _arch_loss_gradients(self, x, y, sample_weight):
+    def _loss_gradients(self, x, y, sample_weight, variables):
+        """Gradients (summed over replicas) of the loss on a batch, the
+        network reading the (sampled) mixing weights of α."""
         with tf.GradientTape() as tape:
             y_pred = self.network([x, self.mixing_weights(sample=True)], training=True)
             loss = self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
-        return tape.gradient(loss, self.arch_variables)
+        return self._replica_sum(tape.gradient(loss, variables), variables)
 
-    def _arch_step(self, x, y, sample_weight):
-        """One first-order update of α on a validation batch (skipped, in the
-        graph, during the warm-up epochs)."""
+    def _unrolled_arch_gradients(self, valid, train):
+        """DARTS' second-order α gradient (see `order`)."""
+        weights = self.network_variables
+        alpha = self.arch_variables
+        self.active_weights.assign(self.mixing_weights())
+        learning_rate = ops.cast(self.optimizer.learning_rate, "float32")
+        theta = [tf.identity(v) for v in weights]
+        g = self._loss_gradients(*train, weights)
+        momentum = float(getattr(self.optimizer, "momentum", 0.0) or 0.0)
+        unrolled = []
+        for v, t, grad in zip(weights, theta, g):
+            step = t - learning_rate * (grad + self.weight_decay * t)
+            if momentum:
+                slot = self.optimizer.momentums[self.optimizer._get_variable_index(v)]
+                step = step + momentum * ops.convert_to_tensor(slot)
+            owner = self.candidate_owner(v)
+            if owner is not None:  # a candidate outside the mixture stays
+                step = tf.where(self._candidate_active(*owner), step, t)
+            unrolled.append(step)
+        for v, value in zip(weights, unrolled):
+            v.assign(value)
+        d = self._loss_gradients(*valid, alpha + weights)
+        d_alpha, d_weights = d[: len(alpha)], d[len(alpha) :]
+        r = 0.01 / (tf.linalg.global_norm(d_weights) + 1e-12)
+        finite = []
+        for sign in (1.0, -1.0):
+            for v, t, dw in zip(weights, theta, d_weights):
+                v.assign(t + sign * r * dw)
+            finite.append(self._loss_gradients(*train, alpha))
+        for v, t in zip(weights, theta):
+            v.assign(t)
+        return [
+            da - learning_rate * (gp - gn) / (2.0 * r)
+            for da, gp, gn in zip(d_alpha, finite[0], finite[1])
+        ]
+
+    def _arch_step(self, x, y, sample_weight, train=None):
+        """One update of α on a validation batch (first order, or unrolled
+        on the `train` batch with `order=2`), skipped in the graph during the
+        warm-up epochs."""
         variables = self.arch_variables
         warm = self.alpha_warmup_epochs > 0
         update = ops.greater_equal(ops.convert_to_tensor(self.epoch), self.alpha_warmup_epochs)
         single = tf.distribute.get_strategy().num_replicas_in_sync == 1
+        if self.order == 2:
+            compute = lambda: self._unrolled_arch_gradients((x, y, sample_weight), train)
+        else:
+            compute = lambda: self._loss_gradients(x, y, sample_weight, variables)
         if warm and single:
             # No forward/backward pass at all while warming up.
-            gradients = tf.cond(
-                update,
-                lambda: self._arch_loss_gradients(x, y, sample_weight),
-                lambda: [tf.zeros_like(v) for v in variables],
-            )
+            gradients = tf.cond(update, compute, lambda: [tf.zeros_like(v) for v in variables])
         else:
-            gradients = self._arch_loss_gradients(x, y, sample_weight)
-        gradients = self._replica_sum(gradients, variables)
+            gradients = compute()
         if not warm:
             self._apply(self.arch_optimizer, gradients, variables, self.arch_weight_decay)
             return
@@ -376,6 +428,7 @@ class DartsSupernet(Supernet):
         return {
             **super().get_config(),
             "relaxation": self.relaxation,
+            "order": self.order,
             "fix_alpha": self.fix_alpha,
             "alpha_warmup_epochs": self.alpha_warmup_epochs,
             "arch_weight_decay": self.arch_weight_decay,

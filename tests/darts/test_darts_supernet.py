@@ -189,3 +189,58 @@ def test_bad_inputs_raise_value_errors():
             optimizer="sgd", loss="sparse_categorical_crossentropy",
             arch_optimizer=keras.optimizers.AdamW(1e-3, weight_decay=0.1),
         )
+
+
+def test_second_order_step_equals_the_finite_difference_formula():
+    keras.utils.set_random_seed(0)
+    lr, wd = 0.05, 3e-4
+    supernet = darts(order=2, weight_decay=wd, clip_norm=None)
+    # Plain SGD on α: Adam's first steps hardly depend on the gradient's size.
+    supernet.compile(
+        optimizer=keras.optimizers.SGD(lr, momentum=0.9),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        arch_optimizer=keras.optimizers.SGD(1.0),
+    )
+    reference = darts(order=2, weight_decay=wd, clip_norm=None)
+    for a, b in zip(supernet.variables, reference.variables):
+        b.assign(a)
+    data = pairs(num=16, valid_num=16)  # 2 steps: the second uses momentum
+    supernet.fit(data, epochs=1, verbose=0)
+
+    sgd = keras.optimizers.SGD(lr, momentum=0.9)
+    arch_sgd = keras.optimizers.SGD(1.0)
+    weights, alpha = reference.network_variables, reference.alpha
+    sgd.build(weights)
+    arch_sgd.build([alpha])
+    corrections = []
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def grads(x, y, variables):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, reference.network([x, reference.mixing_weights()], training=True))
+        return [tf.zeros_like(v) if g is None else g for g, v in zip(tape.gradient(loss, variables), variables)]
+
+    for (xt, yt), (xv, yv) in data:
+        theta = [tf.convert_to_tensor(v) for v in weights]
+        g = grads(xt, yt, weights)
+        momentum = [sgd.momentums[sgd._get_variable_index(v)] for v in weights]
+        for v, t, gv, m in zip(weights, theta, g, momentum):
+            v.assign(t + 0.9 * tf.convert_to_tensor(m) - lr * (gv + wd * t))
+        d = grads(xv, yv, [alpha] + weights)
+        r = 0.01 / tf.linalg.global_norm(d[1:])
+        finite = []
+        for sign in (1.0, -1.0):
+            for v, t, dw in zip(weights, theta, d[1:]):
+                v.assign(t + sign * r * dw)
+            finite.append(grads(xt, yt, [alpha])[0])
+        for v, t in zip(weights, theta):
+            v.assign(t)
+        correction = lr * (finite[0] - finite[1]) / (2 * r)
+        corrections.append(float(tf.norm(correction) / tf.norm(d[0])))
+        arch_sgd.apply([d[0] - correction + 1e-3 * tf.convert_to_tensor(alpha)], [alpha])
+        g = grads(xt, yt, weights)
+        sgd.apply([gv + wd * tf.convert_to_tensor(v) for gv, v in zip(g, weights)], weights)
+    assert min(corrections) > 1e-3  # the second-order term matters here
+    np.testing.assert_allclose(supernet.alpha.numpy(), alpha.numpy(), rtol=1e-4, atol=1e-7)
+    for a, b in zip(supernet.network_variables, weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6, err_msg=a.path)
