@@ -58,7 +58,11 @@ class PerturbationSelector:
         supernet: a trained, compiled `kerasnas.darts.DartsSupernet`.
         valid_data: dataset of `(x, y)` batches: the whole split is
             evaluated for every candidate op.
-        train_data: dataset of `(x, y)` batches for the tuning.
+        train_data: dataset of `(x, y)` batches for the tuning, or a
+            callable `epoch -> dataset` (e.g. an epoch-seeded augmentation,
+            which a resumed run reproduces).
+        alpha_data: the batches of α's updates during the tuning (dataset
+            or callable, like `train_data`); default `valid_data`.
         method: `"pt"` or `"magnitude"`.
         criterion: `"accuracy"` or `"loss"` (PT only).
         interval: tuning epochs between decisions (reference 5).
@@ -75,6 +79,7 @@ class PerturbationSelector:
         supernet,
         valid_data,
         train_data=None,
+        alpha_data=None,
         method="pt",
         criterion="accuracy",
         interval=5,
@@ -109,6 +114,7 @@ class PerturbationSelector:
         self.supernet = supernet
         self.valid_data = valid_data
         self.train_data = train_data
+        self.alpha_data = valid_data if alpha_data is None else alpha_data
         self.method = method
         self.criterion = criterion
         self.interval = interval
@@ -209,6 +215,41 @@ class PerturbationSelector:
         supernet.set_projection(label, best)
         return best, scores
 
+    def select_edges(self, group):
+        """Topology selection of node `group` (`"{cell_type}:{node}"`):
+        while the node has more than 2 inputs, prunes the one whose removal
+        hurts least (PT: highest accuracy / lowest loss with its whole row
+        zeroed, ties to the later edge as the reference's `project_edge`;
+        magnitude: the smallest softmax(α) of its decided op). Returns
+        `(kept labels, [{label: score} per round])`."""
+        supernet = self.supernet
+        cell_type, node = group.split(":")
+        labels = [f"{cell_type}_{int(node)}<-{j}" for j in range(int(node))]
+        weights = ops.convert_to_numpy(supernet.mixing_weights())
+        index = {l: supernet.space.labels.index(l) for l in labels}
+        remaining = [l for l in labels if weights[index[l]].any()]
+        if self.method == "magnitude":
+            alpha = _masked_softmax(
+                ops.convert_to_numpy(supernet.alpha), ops.convert_to_numpy(supernet.option_mask)
+            )
+        rounds = []
+        while len(remaining) > 2:
+            scores = {}
+            for label in remaining:
+                i = index[label]
+                if self.method == "magnitude":
+                    scores[label] = float(alpha[i, int(np.argmax(weights[i]))])
+                else:
+                    perturbation = np.ones(supernet.perturbation.shape, "float32")
+                    perturbation[i] = 0.0
+                    scores[label] = self._score(perturbation)
+            # Least harmful (PT) or weakest (magnitude); ties: the later edge.
+            removed = min(reversed(remaining), key=lambda l: scores[l])
+            supernet.set_projection(removed, None)
+            remaining.remove(removed)
+            rounds.append(scores)
+        return remaining, rounds
+
     # === The loop ===
     def run(self):
         """Runs (or resumes) the selection; returns the architecture."""
@@ -225,9 +266,9 @@ class PerturbationSelector:
             if epoch in events:
                 self._decide(events[epoch], epoch)
             callbacks = list(self.callbacks) + ([checkpoint] if checkpoint else [])
-            data = self.train_data
+            data = _at_epoch(self.train_data, epoch)
             if not supernet.fix_alpha:
-                data = paired(self.train_data, self.valid_data)
+                data = paired(data, _at_epoch(self.alpha_data, epoch))
             supernet.fit(data, epochs=epoch + 1, initial_epoch=epoch, verbose=0, callbacks=callbacks)
             self._save_log()
         for group in self.groups[len(event_epochs):]:
@@ -237,6 +278,13 @@ class PerturbationSelector:
 
     def _decide(self, group, epoch):
         for label in group:
+            if ":" in label:  # a node: topology selection
+                kept, rounds = self.select_edges(label)
+                entry = {"epoch": epoch, "label": label, "kept": kept, "scores": rounds}
+                self.log.append(entry)
+                if self.verbose:
+                    print(f"[{self.method}] epoch {epoch}: node {label} keeps {kept}")
+                continue
             option, scores = self.select_op(label)
             entry = {"epoch": epoch, "label": label, "option": option, "scores": scores}
             self.log.append(entry)
@@ -270,3 +318,14 @@ class PerturbationSelector:
         with open(self._log_path()) as f:
             self.log = [e for e in json.load(f)["log"] if e["epoch"] < epoch]
         return epoch
+
+
+def _at_epoch(data, epoch):
+    return data(epoch) if callable(data) else data
+
+
+def _masked_softmax(alpha, mask):
+    logits = np.where(mask > 0, alpha, -np.inf)
+    logits = logits - logits.max(axis=-1, keepdims=True)
+    weights = np.where(mask > 0, np.exp(logits), 0.0)
+    return weights / weights.sum(axis=-1, keepdims=True)

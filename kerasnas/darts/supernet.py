@@ -262,7 +262,9 @@ class DartsSupernet(Supernet):
         arch = self.space.validate(arch)
         saved = [ops.convert_to_numpy(v) for v in (self.projection, self.decided)]
         for label, option in arch.items():
-            self.set_projection(label, option)
+            # 'none' (an edge a DARTS architecture does not keep, or the
+            # zero op) is a pruned row: the same output, nothing computed.
+            self.set_projection(label, None if option == "none" else option)
         try:
             yield self
         finally:

@@ -10,3 +10,11 @@ from kerasnas.ops.nb201 import Zero
 from kerasnas.ops.registry import get
 from kerasnas.ops.registry import names
 from kerasnas.ops.registry import register
+from kerasnas.ops.darts import DARTS_OPS
+from kerasnas.ops.darts import DartsPool
+from kerasnas.ops.darts import DartsReLUConvBN
+from kerasnas.ops.darts import DilConv
+from kerasnas.ops.darts import FactorizedReduce
+from kerasnas.ops.darts import Noise
+from kerasnas.ops.darts import SepConv
+from kerasnas.ops.darts import darts_op

@@ -340,7 +340,10 @@ def output_paths(output):
     return paths
 
 
-def train(supernet, config, paths, resume=False, verbose=2, callbacks=(), data_sampler=None):
+def train(
+    supernet, config, paths, resume=False, verbose=2, callbacks=(), data_sampler=None,
+    valid_split=None,
+):
     """Trains the compiled `supernet`, checkpointing every epoch.
 
     Args:
@@ -355,6 +358,9 @@ def train(supernet, config, paths, resume=False, verbose=2, callbacks=(), data_s
         data_sampler: optional `kerasnas.sampling.ImportanceDataSampler`
             that replaces the epoch-seeded pipeline; its state goes into the
             checkpoints (its callback must be among `callbacks`).
+        valid_split: for bilevel training (`kerasnas.darts`): the split
+            whose epoch-seeded batches (seed + 1) are paired with the
+            training batches, `(train_batch, valid_batch)`.
 
     Returns:
         The history of every epoch, `{metric: [value per epoch]}`,
@@ -380,6 +386,14 @@ def train(supernet, config, paths, resume=False, verbose=2, callbacks=(), data_s
             crop_padding=config.get("crop_padding", 4),
             split=config.get("train_split", "train"),
         )
+        if valid_split is not None:
+            valid, _ = train_dataset(
+                config["data"], config["batch_size"], config["seed"] + 1, epochs,
+                initial_epoch=initial_epoch, augment=config["augment"],
+                image_size=config["image_size"], limit=config["limit"],
+                crop_padding=config.get("crop_padding", 4), split=valid_split,
+            )
+            dataset = kerasnas.darts.paired(dataset, valid)
     callbacks = list(callbacks) + [checkpoint]
     if "tensorboard" in paths:
         callbacks.append(

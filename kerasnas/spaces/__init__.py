@@ -7,3 +7,7 @@ from kerasnas.spaces.nas_bench_201 import NB201_EDGES
 from kerasnas.spaces.nas_bench_201 import NB201_OPS
 from kerasnas.spaces.nas_bench_201 import NasBench201
 from kerasnas.spaces.search_space import SearchSpace
+from kerasnas.spaces.darts import GENOTYPES
+from kerasnas.spaces.darts import OP_SETS
+from kerasnas.spaces.darts import Darts
+from kerasnas.spaces.darts_eval import strip_auxiliary
