@@ -177,3 +177,35 @@ def test_one_shot_search_on_two_replicas_matches_one_device(mirrored, tmp_path):
     # Same scores, hence the same evolution: the same architectures in the same order.
     assert [a for a, _, _ in runs[0]] == [a for a, _, _ in runs[1]]
     np.testing.assert_allclose([r[1:] for r in runs[0]], [r[1:] for r in runs[1]], rtol=1e-5, atol=1e-6)
+
+
+def test_darts_bilevel_step_on_two_replicas_matches_one_device(mirrored, order=2):
+    import kerasnas
+
+    # α's gradients are reduced like the weights': 2 replicas x 8 = one
+    # device with ghost BN over groups of 8. Second order: its virtual step
+    # and finite differences also assign the weights in replica context.
+    _, _, train_data = tiny_data(num=32, batch_size=16, seed=4)
+    _, _, valid_data = tiny_data(num=32, batch_size=16, seed=5)
+    data = kerasnas.darts.paired(train_data, valid_data)
+
+    def build():
+        return tiny_space().build_supernet(
+            supernet_class=kerasnas.darts.DartsSupernet, seed=3, bn="search",
+            virtual_batch_size=8, order=order, weight_decay=1e-3, clip_norm=1.0,
+        )
+
+    initial = build().get_weights()
+    results = []
+    for strategy in (tf.distribute.get_strategy(), mirrored):
+        with strategy.scope():
+            supernet = build()
+            supernet.set_weights(initial)
+            compile_sgd(supernet, learning_rate=0.1, momentum=0.9)
+        history = supernet.fit(data, epochs=1, verbose=0)
+        results.append((supernet, history.history))
+    (one, h1), (two, h2) = results
+    assert not np.allclose(one.alpha.numpy(), initial[[v.name for v in one.weights].index("alpha")])
+    np.testing.assert_allclose(h1["loss"], h2["loss"], rtol=1e-5, atol=1e-5)
+    for v, a, b in zip(one.weights, one.get_weights(), two.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=v.path)

@@ -129,24 +129,19 @@ def test_first_order_step_equals_a_hand_written_two_optimizer_loop():
             np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6, err_msg=a.path)
 
 
-def test_fix_alpha_leaves_alpha_bitwise_unchanged_and_needs_no_valid_batch():
-    supernet = compile_sgd(darts(fix_alpha=True))
-    alpha = supernet.alpha.numpy().copy()
-    _, _, train = tiny_data()
-    supernet.fit(train, epochs=1, verbose=0)
-    supernet.fit(pairs(), epochs=1, verbose=0)
-    np.testing.assert_array_equal(supernet.alpha.numpy(), alpha)
-    assert int(supernet.arch_optimizer.iterations.numpy()) == 0
-
-
-def test_alpha_warmup_and_masked_candidates_stay_unchanged():
-    supernet = compile_sgd(darts(alpha_warmup_epochs=1, weight_decay=1e-2))
+def test_alpha_warmup_snas_temperature_and_masked_candidates_stay_unchanged():
+    assert [kerasnas.darts.temperature(e, 5) for e in range(5)] == pytest.approx(
+        [1.0, 0.775, 0.55, 0.325, 0.1]
+    )
+    supernet = compile_sgd(darts(relaxation="snas", alpha_warmup_epochs=1, weight_decay=1e-2))
     supernet.set_mask({"1<-0": ["skip_connect", "nor_conv_1x1"]})
     masked = supernet.network.get_layer("cell0_0_e10").candidates[3]  # nor_conv_3x3
     frozen = [v.numpy().copy() for v in masked.variables]
-    alphas = []
+    alphas, temperatures = [], []
     record = keras.callbacks.LambdaCallback(
-        on_epoch_end=lambda epoch, logs: alphas.append(supernet.alpha.numpy().copy())
+        on_train_batch_begin=lambda batch, logs: batch == 0
+        and temperatures.append(float(supernet.temperature.numpy())),
+        on_epoch_end=lambda epoch, logs: alphas.append(supernet.alpha.numpy().copy()),
     )
     initial = supernet.alpha.numpy().copy()
     traces = []
@@ -154,23 +149,25 @@ def test_alpha_warmup_and_masked_candidates_stay_unchanged():
     supernet.train_step = lambda data: traces.append(1) or original(data)
     supernet.fit(pairs(), epochs=3, verbose=0, callbacks=[record])
     assert len(traces) == 1
+    assert temperatures == pytest.approx([1.0, 0.55, 0.1])
     np.testing.assert_array_equal(alphas[0], initial)  # warm-up epoch
     assert not np.array_equal(alphas[1], alphas[0]) and not np.array_equal(alphas[2], alphas[1])
     for v, before in zip(masked.variables, frozen):
         np.testing.assert_array_equal(v.numpy(), before, err_msg=v.path)
 
 
-def test_snas_temperature_follows_the_linear_schedule():
-    assert [kerasnas.darts.temperature(e, 5) for e in range(5)] == pytest.approx(
-        [1.0, 0.775, 0.55, 0.325, 0.1]
-    )
-    supernet = compile_sgd(darts(relaxation="snas"))
-    seen = []
-    record = keras.callbacks.LambdaCallback(
-        on_train_batch_begin=lambda batch, logs: batch == 0 and seen.append(float(supernet.temperature.numpy()))
-    )
-    supernet.fit(pairs(), epochs=3, verbose=0, callbacks=[record])
-    assert seen == pytest.approx([1.0, 0.55, 0.1])
+def test_mobilenet_space_builds_a_mixed_supernet_whose_children_match():
+    from nas_helpers import tiny_mobilenet
+
+    space = tiny_mobilenet(input_shape=(16, 16, 3), stage_depths=(1, 1))
+    supernet = space.build_supernet(supernet_class=DartsSupernet, seed=0, bn="standard")
+    assert all(isinstance(c, MixedChoice) for c in supernet.choice_layers())
+    arch = space.sample(0)
+    x = np.random.default_rng(0).normal(size=(4, 16, 16, 3)).astype("float32")
+    with supernet.fixed(arch):
+        np.testing.assert_allclose(
+            supernet.predict(x, verbose=0), supernet.extract(arch).predict(x, verbose=0), atol=1e-5
+        )
 
 
 def test_bad_inputs_raise_value_errors():
