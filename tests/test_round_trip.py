@@ -101,6 +101,12 @@ CASES = {
     ),
     "snas": Case(lambda: darts(relaxation="snas", temperature=(2.0, 0.5)), paired=True),
     "darts-fix-alpha-projected": Case(lambda: darts(fix_alpha=True), prepare=project),
+    "darts-space-s3": Case(
+        lambda: kerasnas.spaces.Darts(
+            num_classes=5, channels=4, layers=3, input_shape=(8, 8, 3), op_set="s3"
+        ).build_supernet(supernet_class=kerasnas.darts.DartsSupernet, seed=1),
+        paired=True,
+    ),
 }
 
 

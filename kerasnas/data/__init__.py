@@ -4,6 +4,7 @@ from kerasnas.data.augment import CIFAR10_MEAN
 from kerasnas.data.augment import CIFAR10_STD
 from kerasnas.data.augment import CIFAR100_MEAN
 from kerasnas.data.augment import CIFAR100_STD
+from kerasnas.data.augment import cutout
 from kerasnas.data.augment import normalize
 from kerasnas.data.augment import random_crop_flip
 from kerasnas.data.loaders import DATASET_NAMES

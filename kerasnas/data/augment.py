@@ -57,6 +57,43 @@ def random_crop_flip(image, padding=4, seed=None):
     return tf.image.stateless_random_flip_left_right(cropped, seed=flip_seed)
 
 
+def cutout(image, length=16, seed=None):
+    """Zeroes a `length` x `length` square of an image (DARTS' `Cutout`).
+
+    The square's centre is uniform over the image and the square is clipped
+    at the borders, as in DeVries & Taylor's reference and DARTS'
+    `utils.Cutout`. Apply it after `normalize`, as DARTS does (the square is
+    0 in normalised units).
+
+    Args:
+        image: a `(height, width, channels)` image tensor.
+        length: positive int, the side of the square.
+        seed: a stateless seed (shape `(2,)` int tensor) or None.
+
+    Returns:
+        A tensor with the shape and dtype of `image`.
+    """
+    if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+        raise ValueError(
+            "Invalid value for argument `length`. Expected a positive int. "
+            f"Received: length={length!r}"
+        )
+    image = tf.convert_to_tensor(image)
+    height, width = tf.shape(image)[0], tf.shape(image)[1]
+    if seed is None:
+        centre = tf.random.uniform((2,), 0, tf.int32.max, dtype=tf.int32)
+    else:
+        centre = tf.random.stateless_uniform((2,), seed, 0, tf.int32.max, dtype=tf.int32)
+    y, x = centre[0] % height, centre[1] % width
+    rows = tf.range(height)[:, None]
+    cols = tf.range(width)[None, :]
+    half = length // 2
+    inside = (
+        (rows >= y - half) & (rows < y + length - half) & (cols >= x - half) & (cols < x + length - half)
+    )
+    return image * tf.cast(~inside, image.dtype)[:, :, None]
+
+
 def normalize(image, mean, std):
     """Per-channel normalisation, `(image - mean) / std`, as float32.
 

@@ -157,7 +157,11 @@ class FactorizedReduce(_DartsOp):
     """ReLU, two 1x1 stride-2 convs (on x and on x shifted by one pixel),
     concatenated (filters / 2 each), BN."""
 
-    def __init__(self, filters, affine=True, bn_options=None, **kwargs):
+    def __init__(self, filters, affine=True, bn_options=None, strides=2, **kwargs):
+        if strides != 2:
+            raise ValueError(
+                f"Invalid value for argument `strides`. Expected 2. Received: strides={strides!r}"
+            )
         super().__init__(filters, 2, affine, bn_options, **kwargs)
         if self.filters % 2:
             raise ValueError(

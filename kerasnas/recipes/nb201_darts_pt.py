@@ -39,6 +39,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 import kerasnas
 from kerasnas import data as nas_data
@@ -128,11 +129,13 @@ def _batches(config, split, seed, augment):
     """`epoch -> dataset` of one epoch of `split` (epoch-seeded)."""
 
     def at(epoch):
-        return nb201_spos.train_dataset(
+        dataset, steps = nb201_spos.train_dataset(
             config["data"], config["batch_size"], seed, epoch + 1, initial_epoch=epoch,
             augment=augment, image_size=config["image_size"], limit=config["limit"],
             crop_padding=config["crop_padding"], split=split,
-        )[0]
+        )
+        # One epoch: a known length lets `fit` end it without a warning.
+        return dataset.apply(tf.data.experimental.assert_cardinality(steps))
 
     return at
 

@@ -97,6 +97,7 @@ def train_dataset(
     limit=None,
     crop_padding=4,
     split="train",
+    cutout=0,
 ):
     """The training batches of epochs `initial_epoch, ..., epochs - 1`.
 
@@ -121,6 +122,7 @@ def train_dataset(
         split: the split to train on (`split_arrays`), `"train"` or e.g.
             NAS-Bench-201's `"search_train"` half of it; `limit` applies
             after.
+        cutout: side of DARTS' cutout square (0: none).
 
     Returns:
         `(dataset, steps_per_epoch)`: a `tf.data.Dataset` of `(x, y)`
@@ -129,7 +131,7 @@ def train_dataset(
     x, y = split_arrays(data, split)
     if limit is not None:
         x, y = x[:limit], y[:limit]
-    preprocess = make_preprocess(data, x.dtype, augment, image_size, crop_padding)
+    preprocess = make_preprocess(data, x.dtype, augment, image_size, crop_padding, cutout)
     images, labels = tf.constant(x), tf.constant(y)
     fold_in = tf.random.experimental.stateless_fold_in
 
@@ -169,10 +171,12 @@ def split_arrays(data, split="train"):
     return x, y
 
 
-def make_preprocess(data, dtype, augment=False, image_size=None, crop_padding=4):
+def make_preprocess(data, dtype, augment=False, image_size=None, crop_padding=4, cutout=0):
     """The per-example training pre-processing `(image, label, seed) ->
     (image, label)`: scale to [0, 1], resize, crop + flip with the stateless
-    `seed` (if `augment`), normalise with the dataset's statistics."""
+    `seed` (if `augment`), normalise with the dataset's statistics, then
+    (if `cutout`) zero a `cutout`-pixel square (DARTS' evaluation
+    training)."""
     stats = nas_data.info(data)
     scale = 1.0 / 255.0 if np.dtype(dtype) == np.uint8 else 1.0
 
@@ -182,7 +186,10 @@ def make_preprocess(data, dtype, augment=False, image_size=None, crop_padding=4)
             image = tf.image.resize(image, (image_size, image_size))
         if augment:
             image = nas_data.random_crop_flip(image, crop_padding, seed=seed)
-        return nas_data.normalize(image, stats["mean"], stats["std"]), label
+        image = nas_data.normalize(image, stats["mean"], stats["std"])
+        if cutout:
+            image = nas_data.cutout(image, cutout, seed=tf.random.experimental.stateless_fold_in(seed, 7))
+        return image, label
 
     return preprocess
 

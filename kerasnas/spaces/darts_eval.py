@@ -94,7 +94,8 @@ def strip_auxiliary(model):
     (the auxiliary head is dropped; weights are shared)."""
     if not isinstance(model.outputs, (list, tuple)) or len(model.outputs) == 1:
         return model
-    return keras.Model(model.inputs, model.outputs[0], name=f"{model.name}_inference")
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    return keras.Model(inputs, model.outputs[0], name=f"{model.name}_inference")
 
 
 def _eval_cell(space, arch, name, s0, s1, c, reduction, reduction_prev):
