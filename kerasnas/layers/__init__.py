@@ -2,6 +2,7 @@
 
 from kerasnas.layers.selection import CHOICE_TYPES
 from kerasnas.layers.choice import Choice
+from kerasnas.layers.drop_path import DropPath
 from kerasnas.layers.selection import architecture_input
 from kerasnas.layers.selection import check_choice_type
 from kerasnas.layers.selection import make_choice

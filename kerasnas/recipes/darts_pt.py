@@ -32,17 +32,14 @@ import shutil
 from pathlib import Path
 
 import keras
-import tensorflow as tf
 
 from kerasnas import data as nas_data
+from kerasnas.callbacks import DropPathSchedule
 from kerasnas.callbacks import EpochCheckpoint
-from kerasnas.darts import DartsSupernet
-from kerasnas.darts import PerturbationSelector
 from kerasnas.recipes import nb201_spos
 from kerasnas.recipes.common import write_json
 from kerasnas.spaces import Darts
 from kerasnas.spaces import strip_auxiliary
-from kerasnas.spaces.darts_eval import DropPathSchedule
 
 _SEARCH = dict(
     momentum=0.9, weight_decay=3e-4, clip_norm=5.0, bn="search", seed=0, limit=None,
@@ -103,23 +100,11 @@ def search(config, output, resume, verbose):
 
 def select(config, paths, output, verbose):
     """PT (or PT-Mag) on a fresh copy of the saved supernet."""
-    from kerasnas.recipes.nb201_darts_pt import _batches
+    from kerasnas.recipes.nb201_darts_pt import make_selector
 
     supernet = keras.saving.load_model(paths["supernet"])
-    valid = nas_data.load(
-        config["data"], config["valid_split"], batch_size=256,
-        image_size=config["image_size"], limit=config["limit"],
-    )
-    selector = PerturbationSelector(
-        supernet, valid,
-        train_data=_batches(config, config["train_split"], config["seed"] + 2, config["augment"]),
-        alpha_data=_batches(config, config["valid_split"], config["seed"] + 3, config["augment"]),
-        method="magnitude" if config["selection"] == "magnitude" else "pt",
-        criterion=config["criterion"], interval=config["interval"],
-        tune_epochs=config["tune_epochs"], learning_rate=config["tune_learning_rate"],
-        momentum=config["momentum"], seed=config["seed"],
-        directory=output / "selection", verbose=verbose > 0,
-    )
+    method = "magnitude" if config["selection"] == "magnitude" else "pt"
+    selector = make_selector(config, supernet, method, output / "selection", verbose)
     return selector.run(), selector.log
 
 

@@ -41,7 +41,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-import kerasnas
 from kerasnas import data as nas_data
 from kerasnas.benchmarks import NasBench201 as NasBench201Benchmark
 from kerasnas.darts import DartsSupernet
@@ -140,6 +139,25 @@ def _batches(config, split, seed, augment):
     return at
 
 
+def make_selector(config, supernet, method, directory, verbose=0):
+    """The `PerturbationSelector` of `config` on `supernet`: PT evaluates on
+    the un-augmented `valid_split`, tuning reads epoch-seeded batches of
+    `train_split` (α's of `valid_split`), checkpoints in `directory`."""
+    valid = nas_data.load(
+        config["data"], config["valid_split"], batch_size=256,
+        image_size=config["image_size"], limit=config["limit"],
+    )
+    return PerturbationSelector(
+        supernet, valid,
+        train_data=_batches(config, config["train_split"], config["seed"] + 2, config["augment"]),
+        alpha_data=_batches(config, config["valid_split"], config["seed"] + 3, config["augment"]),
+        method=method, criterion=config["criterion"], interval=config["interval"],
+        tune_epochs=config["tune_epochs"], learning_rate=config["tune_learning_rate"],
+        momentum=config["momentum"], seed=config["seed"], directory=directory,
+        verbose=verbose > 0,
+    )
+
+
 def run_one(config, output, resume=False, overwrite=False, verbose=2):
     """Trains one supernet and selects with every method; returns the
     content of `output/result.json`."""
@@ -159,23 +177,13 @@ def run_one(config, output, resume=False, overwrite=False, verbose=2):
     nb201_spos._write_history(history, paths["history"], paths["history_csv"])
     supernet.save(paths["supernet"])
 
-    valid = nas_data.load(
-        config["data"], config["valid_split"], batch_size=256,
-        image_size=config["image_size"], limit=config["limit"],
-    )
     benchmarks = {d: NasBench201Benchmark(config["benchmark"], dataset=d) for d in DATASETS}
     selections = {"argmax": {"arch": supernet.derive(), "log": []}}
     for method in ("pt-mag", "pt"):
         selected = keras.saving.load_model(paths["supernet"])
-        selector = PerturbationSelector(
-            selected, valid,
-            train_data=_batches(config, config["train_split"], config["seed"] + 2, config["augment"]),
-            alpha_data=_batches(config, config["valid_split"], config["seed"] + 3, config["augment"]),
-            method="magnitude" if method == "pt-mag" else "pt",
-            criterion=config["criterion"], interval=config["interval"],
-            tune_epochs=config["tune_epochs"], learning_rate=config["tune_learning_rate"],
-            momentum=config["momentum"], seed=config["seed"],
-            directory=output / f"select_{method}", verbose=verbose > 0,
+        selector = make_selector(
+            config, selected, "magnitude" if method == "pt-mag" else "pt",
+            output / f"select_{method}", verbose,
         )
         arch = selector.run()
         selected.extract(arch).save(output / f"child_{method}.keras")

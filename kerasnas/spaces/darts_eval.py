@@ -1,61 +1,16 @@
 """DARTS' evaluation network (`NetworkCIFAR`): auxiliary head, drop-path."""
 
 import keras
-from keras import ops
 
 from kerasnas.api_export import kerasnas_export
 from kerasnas.layers import BatchNorm
+from kerasnas.layers import DropPath
 from kerasnas.ops.darts import DartsIdentity
 from kerasnas.ops.darts import DartsReLUConvBN
 from kerasnas.ops.darts import FactorizedReduce
 from kerasnas.ops.darts import darts_op
 
 STEPS = 4
-
-
-@kerasnas_export("kerasnas.layers.DropPath")
-class DropPath(keras.layers.Layer):
-    """Drops a whole op output per sample in training (DARTS' `drop_path`):
-    `x / keep * Bernoulli(keep)` with `keep = 1 - rate`. `rate` is a
-    variable, ramped by `DropPathSchedule`."""
-
-    def __init__(self, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed, name="drop_path_seed")
-        self.rate = self.add_weight(shape=(), initializer="zeros", trainable=False, name="rate")
-
-    def call(self, inputs, training=None):
-        if not training:
-            return inputs
-        keep = 1.0 - ops.cast(ops.convert_to_tensor(self.rate), inputs.dtype)
-        shape = (ops.shape(inputs)[0], 1, 1, 1)
-        mask = ops.cast(keras.random.uniform(shape, seed=self.seed_generator) < keep, inputs.dtype)
-        return inputs / keep * mask
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "seed": self.seed}
-
-
-@kerasnas_export("kerasnas.callbacks.DropPathSchedule")
-class DropPathSchedule(keras.callbacks.Callback):
-    """Sets every `DropPath` of the model to `rate * epoch / epochs` at the
-    start of each epoch (DARTS: `drop_path_prob * epoch / epochs`)."""
-
-    def __init__(self, rate=0.2, epochs=None):
-        super().__init__()
-        self.max_rate = float(rate)
-        self.epochs = epochs
-
-    def on_epoch_begin(self, epoch, logs=None):
-        epochs = self.epochs or self.params.get("epochs", 1)
-        value = self.max_rate * epoch / epochs
-        for layer in self.model._flatten_layers(include_self=False):
-            if isinstance(layer, DropPath):
-                layer.rate.assign(value)
 
 
 def build_eval_network(space, arch, channels=36, layers=20, auxiliary=True, name="darts_eval_network"):

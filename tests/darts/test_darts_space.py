@@ -149,3 +149,40 @@ def test_extracted_child_equals_the_supernet_fixed_to_it_and_topology_selection(
     assert len(groups) == 14 + 3 and all(len(g) == 2 for g in groups)
     assert {g[0].split("_")[0] for g in groups[:14]} == {"normal"}
     assert sorted(g[0] for g in groups[14:]) == ["normal:3", "normal:4", "normal:5"]
+
+
+def test_drop_path_drops_whole_samples_and_its_rate_ramps_linearly():
+    layer = kerasnas.layers.DropPath(seed=0)
+    x = np.ones((64, 2, 2, 3), "float32")
+    np.testing.assert_array_equal(np.asarray(layer(x, training=True)), x)  # rate 0
+    layer.rate.assign(0.5)
+    y = np.asarray(layer(x, training=True))
+    per_sample = y.reshape(64, -1)
+    assert set(np.unique(per_sample)) <= {0.0, 2.0}  # x / keep * Bernoulli(keep)
+    assert all(len(set(row)) == 1 for row in per_sample)  # whole samples
+    assert 10 < (per_sample[:, 0] == 0).sum() < 54
+    np.testing.assert_array_equal(np.asarray(layer(x, training=False)), x)
+    inputs = keras.Input((2, 2, 3))
+    model = keras.Model(inputs, kerasnas.layers.DropPath(name="d")(inputs))
+    schedule = kerasnas.callbacks.DropPathSchedule(0.2, epochs=4)
+    schedule.set_model(model)
+    rates = []
+    for epoch in range(4):
+        schedule.on_epoch_begin(epoch)
+        rates.append(float(model.get_layer("d").rate.numpy()))
+    assert rates == pytest.approx([0.0, 0.05, 0.1, 0.15])
+
+
+def test_cutout_zeroes_a_clipped_square():
+    image = np.ones((32, 32, 3), "float32")
+    sizes = set()
+    for k in range(20):
+        out = np.asarray(kerasnas.data.cutout(image, 16, seed=tf.constant([k, 1])))
+        zero = out[:, :, 0] == 0
+        rows, cols = np.where(zero)
+        assert (out[zero] == 0).all() and (zero == (out == 0).all(-1)).all()
+        assert rows.max() - rows.min() + 1 == len(set(rows)) <= 16  # one square
+        sizes.add(int(zero.sum()))
+    assert 256 in sizes and min(sizes) < 256  # whole, and clipped at a border
+    with pytest.raises(ValueError, match="length"):
+        kerasnas.data.cutout(image, 0)
