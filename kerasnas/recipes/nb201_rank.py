@@ -38,6 +38,7 @@ kerasnas train --recipe nb201-rank --preset smoke
 """
 
 import argparse
+import json
 import math
 import time
 from pathlib import Path
@@ -48,6 +49,7 @@ import numpy as np
 from kerasnas import data as nas_data
 from kerasnas.benchmarks import NasBench201 as NasBench201Benchmark
 from kerasnas.benchmarks import sample_archs
+from kerasnas.callbacks import latest_checkpoint
 from kerasnas.evaluation import RankingMonitor
 from kerasnas.evaluation import format_report
 from kerasnas.evaluation import plot_metric_over_epochs
@@ -168,6 +170,11 @@ def run(config, output, resume=False, overwrite=False, verbose=2):
     output = Path(output)
     paths = nb201_spos.output_paths(output)
     nb201_spos._prepare_output(config, paths, resume, overwrite, _TRAINING_KEYS)
+    if resume:
+        done = completed_result(paths, config)
+        if done is not None:
+            print(f"Already complete: {paths['result']} (trained and ranked with this config).")
+            return done
     benchmark = NasBench201Benchmark(config["benchmark"], dataset="cifar10")
     archs = sample_archs(benchmark, config["num_archs"], config["arch_seed"])
 
@@ -257,6 +264,21 @@ def run(config, output, resume=False, overwrite=False, verbose=2):
         print(f"The same ranking by {config['score']} on {fit['scored_on']['label']} (fit, not generalisation):")
         print(format_report(fit))
     print(f"(trained in {train_seconds:.0f} s, ranked in {rank_seconds:.0f} s; files in {output})")
+    return result
+
+
+def completed_result(paths, config):
+    """The saved `result.json` of a run that finished with exactly `config`
+    (its last checkpoint is the final epoch), or None: a resumed finished
+    run is not ranked again."""
+    last = latest_checkpoint(paths["checkpoints"])
+    if not paths["result"].exists() or last is None:
+        return None
+    if Path(last).name != f"epoch_{config['epochs']:05d}.npz":
+        return None
+    result = json.loads(paths["result"].read_text())
+    if result.get("config") != json.loads(json.dumps(config)):
+        return None
     return result
 
 

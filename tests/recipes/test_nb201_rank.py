@@ -100,3 +100,19 @@ def test_scored_on_says_whether_the_supernet_saw_the_images(
     kind = "held-out" if held_out else "training"
     assert described["label"] == f"{images} {kind} images ({eval_split})"
     assert scored_on(data, train_split, eval_split, 100)["images"] == 100
+
+
+def test_a_finished_run_resumes_without_ranking_again(rank_run, monkeypatch):
+    output, result = rank_run
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a finished run was ranked again")
+
+    monkeypatch.setattr(nb201_rank, "rank_and_report", fail)
+    again = nb201_rank.main(ARGS + ["--output", str(output), "--resume"])
+    assert again["report"]["kendall_tau"] == result["report"]["kendall_tau"]
+    assert again["curve"]["kendall_tau"] == result["curve"]["kendall_tau"]
+    assert again == json.loads((output / "result.json").read_text())
+    # A different ranking setting is not the finished run: it ranks.
+    with pytest.raises(AssertionError, match="ranked again"):
+        nb201_rank.main(ARGS + ["--output", str(output), "--resume", "--num-archs", "20"])
