@@ -96,10 +96,11 @@ CASES = {
         lambda: mobilenet().build_supernet(path_sampler=pa(shared=False), seed=1, bn="batch"),
         pa_callbacks, **MOBILENET,
     ),
-    "darts-masked": Case(
-        lambda: darts(), paired=True, mask={"2<-0": ["none", "skip_connect", "nor_conv_1x1"]}
+    # α, its Adam state, the Gumbel noise's seed state and a few-shot mask.
+    "snas-masked": Case(
+        lambda: darts(relaxation="snas", temperature=(2.0, 0.5)), paired=True,
+        mask={"2<-0": ["none", "skip_connect", "nor_conv_1x1"]},
     ),
-    "snas": Case(lambda: darts(relaxation="snas", temperature=(2.0, 0.5)), paired=True),
     "darts-fix-alpha-projected": Case(lambda: darts(fix_alpha=True), prepare=project),
     "darts-space-s3": Case(
         lambda: kerasnas.spaces.Darts(
