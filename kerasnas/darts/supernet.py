@@ -255,21 +255,38 @@ class DartsSupernet(Supernet):
         self.projection.assign(np.zeros(self._valid_options.shape, "float32"))
         self.decided.assign(np.zeros(self._valid_options.shape[:1], "float32"))
 
+    def set_path(self, arch):
+        """Makes the supernet compute the discrete `arch`: every choice
+        projected on its option ('none', an edge a DARTS architecture does
+        not keep or the zero op, is a pruned row: the same output, nothing
+        computed). The ranking harness and the search tuner score
+        architectures through it; `fixed(arch)` undoes it after a block."""
+        arch = self.space.validate(arch)
+        projection = np.zeros(self._valid_options.shape, "float32")
+        for i, (label, options) in enumerate(self.space.choices.items()):
+            if arch[label] != "none":
+                projection[i, options.index(arch[label])] = 1.0
+        self.projection.assign(projection)
+        self.decided.assign(np.ones(self._valid_options.shape[:1], "float32"))
+
+    def get_path(self):
+        """The architecture the current weights select (`derive()`)."""
+        return self.derive()
+
+    def path_variables(self):
+        return [self.projection, self.decided]
+
     @contextlib.contextmanager
     def fixed(self, arch):
-        """Within the block the supernet computes the discrete `arch` (every
-        choice projected on its option); projections are restored after."""
-        arch = self.space.validate(arch)
-        saved = [ops.convert_to_numpy(v) for v in (self.projection, self.decided)]
-        for label, option in arch.items():
-            # 'none' (an edge a DARTS architecture does not keep, or the
-            # zero op) is a pruned row: the same output, nothing computed.
-            self.set_projection(label, None if option == "none" else option)
+        """Within the block the supernet computes the discrete `arch` (see
+        `set_path`); projections are restored after."""
+        saved = [ops.convert_to_numpy(v) for v in self.path_variables()]
+        self.set_path(arch)
         try:
             yield self
         finally:
-            self.projection.assign(saved[0])
-            self.decided.assign(saved[1])
+            for variable, value in zip(self.path_variables(), saved):
+                variable.assign(value)
 
     def evaluate_arch(self, arch, data, bn_calibration_data=None, bn_calibration_steps=0, **kwargs):
         """`Supernet.evaluate_arch` of the discrete `arch` (see `fixed`)."""

@@ -191,14 +191,15 @@ class ArchitectureScorer:
     def __enter__(self):
         supernet = self.supernet
         self._saved = (
-            ops.convert_to_numpy(supernet.active_path),
+            [ops.convert_to_numpy(v) for v in supernet.path_variables()],
             [ops.convert_to_numpy(v) for v in supernet._bn_statistics()],
         )
         return self
 
     def __exit__(self, *exc):
         path, statistics = self._saved
-        self.supernet.active_path.assign(path)
+        for variable, value in zip(self.supernet.path_variables(), path):
+            variable.assign(value)
         for variable, value in zip(self.supernet._bn_statistics(), statistics):
             variable.assign(value)
         return False

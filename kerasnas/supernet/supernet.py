@@ -205,6 +205,11 @@ class Supernet(keras.Model):
         """Fixes the path to `arch` (dict) for `predict`/`evaluate`."""
         self.active_path.assign(np.asarray(self.space.encode(arch), "int32"))
 
+    def path_variables(self):
+        """The variables `set_path` writes (saved and restored around
+        evaluations of single architectures)."""
+        return [self.active_path]
+
     def get_path(self):
         """The architecture currently in the `path` variable."""
         return self.space.decode(ops.convert_to_numpy(self.active_path))
@@ -634,9 +639,14 @@ class Supernet(keras.Model):
         child = self.space.build_network(arch=arch, name=name, **self.network_options)
         transfer_weights(self.network, child)
         if bn_calibration_steps:
+            saved = [ops.convert_to_numpy(v) for v in self.path_variables()]
             self.set_path(arch)
-            self.calibrate_bn(bn_calibration_data, bn_calibration_steps)
-            transfer_weights(self.network, child)
+            try:
+                self.calibrate_bn(bn_calibration_data, bn_calibration_steps)
+                transfer_weights(self.network, child)
+            finally:
+                for variable, value in zip(self.path_variables(), saved):
+                    variable.assign(value)
         return child
 
     # === Saving ===

@@ -241,3 +241,21 @@ def test_second_order_step_equals_the_finite_difference_formula():
     np.testing.assert_allclose(supernet.alpha.numpy(), alpha.numpy(), rtol=1e-4, atol=1e-7)
     for a, b in zip(supernet.network_variables, weights):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6, err_msg=a.path)
+
+
+def test_ranking_harness_scores_the_discrete_architectures_of_a_darts_supernet():
+    from kerasnas.evaluation import rank_architectures
+
+    supernet = compile_sgd(darts(bn="standard"))
+    space = supernet.space
+    supernet.set_projection("3<-2", "nor_conv_3x3")  # a PT decision to keep
+    saved = [np.asarray(v).copy() for v in supernet.path_variables()]
+    archs = [space.sample(s) for s in range(3)]
+    _, _, data = tiny_data(num=16, seed=9)
+    scores = rank_architectures(supernet, archs, data, verbose=0, score="loss")
+    for arch, score in zip(archs, scores):
+        child = compile_sgd(supernet.extract(arch))
+        assert -score == pytest.approx(child.evaluate(data, verbose=0, return_dict=True)["loss"], rel=1e-5)
+    assert len(set(np.round(scores, 6))) == 3  # not the mixture thrice
+    for variable, value in zip(supernet.path_variables(), saved):
+        np.testing.assert_array_equal(np.asarray(variable), value)
