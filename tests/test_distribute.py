@@ -179,12 +179,12 @@ def test_one_shot_search_on_two_replicas_matches_one_device(mirrored, tmp_path):
     np.testing.assert_allclose([r[1:] for r in runs[0]], [r[1:] for r in runs[1]], rtol=1e-5, atol=1e-6)
 
 
-def test_darts_bilevel_step_on_two_replicas_matches_one_device(mirrored, order=2):
+def test_darts_bilevel_step_on_two_replicas_matches_one_device(mirrored, order=1):
     import kerasnas
 
     # α's gradients are reduced like the weights': 2 replicas x 8 = one
-    # device with ghost BN over groups of 8. Second order: its virtual step
-    # and finite differences also assign the weights in replica context.
+    # device with ghost BN over groups of 8. (order=2 also matched, 261 s on
+    # a loaded 2-core machine: too slow for the suite.)
     _, _, train_data = tiny_data(num=32, batch_size=16, seed=4)
     _, _, valid_data = tiny_data(num=32, batch_size=16, seed=5)
     data = kerasnas.darts.paired(train_data, valid_data)

@@ -102,9 +102,9 @@ CASES = {
         mask={"2<-0": ["none", "skip_connect", "nor_conv_1x1"]},
     ),
     "darts-fix-alpha-projected": Case(lambda: darts(fix_alpha=True), prepare=project),
-    "darts-space-s3": Case(
+    "darts-space-s2": Case(
         lambda: kerasnas.spaces.Darts(
-            num_classes=5, channels=4, layers=3, input_shape=(8, 8, 3), op_set="s3"
+            num_classes=5, channels=4, layers=3, input_shape=(8, 8, 3), op_set="s2"
         ).build_supernet(supernet_class=kerasnas.darts.DartsSupernet, seed=1),
         paired=True,
     ),

@@ -12,7 +12,8 @@ from kerasnas.recipes import darts_pt
 
 def test_darts_pt_smoke_selects_trains_and_exports(tmp_path):
     result = darts_pt.main(
-        ["--preset", "smoke", "--limit", "64", "--output", str(tmp_path), "--verbose", "0"]
+        ["--preset", "smoke", "--op-set", "s2", "--limit", "64", "--output", str(tmp_path),
+         "--verbose", "0"]
     )
     assert json.loads((tmp_path / "result.json").read_text()) == result
     supernet = keras.saving.load_model(tmp_path / "search" / "supernet.keras")
