@@ -27,37 +27,23 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-EDGES = ("1<-0", "2<-0", "2<-1", "3<-0", "3<-1", "3<-2")
-
-
-class ReLUConvBN(nn.Module):
-    def __init__(self, c_in, c_out, kernel_size, stride, padding, affine):
-        super().__init__()
-        self.op = nn.Sequential(
-            nn.ReLU(inplace=False),
-            nn.Conv2d(c_in, c_out, kernel_size, stride=stride, padding=padding, bias=not affine),
-            nn.BatchNorm2d(c_out, affine=affine, track_running_stats=True),
-        )
-
-    def forward(self, x):
-        return self.op(x)
-
-
-class Zero(nn.Module):
-    def forward(self, x):
-        return x.mul(0.0)
+from _torch_reference import EDGES
+from _torch_reference import OPS
+from _torch_reference import ReLUConvBN
+from _torch_reference import ResNetBasicBlock
+from _torch_reference import Zero
 
 
 def make_op(name, c):
+    """The NB201 ops of a DARTS search cell: BN without affine parameters,
+    with running statistics (so the convolutions have a bias)."""
     if name == "none":
         return Zero()
     if name == "skip_connect":
         return nn.Identity()
-    if name == "nor_conv_1x1":
-        return ReLUConvBN(c, c, 1, 1, 0, affine=False)
-    if name == "nor_conv_3x3":
-        return ReLUConvBN(c, c, 3, 1, 1, affine=False)
+    if name in ("nor_conv_1x1", "nor_conv_3x3"):
+        k = int(name[-1])
+        return ReLUConvBN(c, c, k, 1, k // 2, affine=False, track=True)
     return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
 
 
@@ -84,19 +70,6 @@ class SearchCell(nn.Module):
         return nodes[-1]
 
 
-class ResNetBasicBlock(nn.Module):
-    def __init__(self, c_in, c_out):
-        super().__init__()
-        self.conv_a = ReLUConvBN(c_in, c_out, 3, 2, 1, affine=True)
-        self.conv_b = ReLUConvBN(c_out, c_out, 3, 1, 1, affine=True)
-        self.downsample = nn.Sequential(
-            nn.AvgPool2d(2, 2), nn.Conv2d(c_in, c_out, 1, bias=False)
-        )
-
-    def forward(self, x):
-        return self.downsample(x) + self.conv_b(self.conv_a(x))
-
-
 class DartsSupernet201(nn.Module):
     def __init__(self, channels=16, cells_per_stage=5, num_classes=10):
         super().__init__()
@@ -105,7 +78,7 @@ class DartsSupernet201(nn.Module):
         for stage in range(3):
             c = channels << stage
             if stage:
-                cells.append(ResNetBasicBlock(c_prev, c))
+                cells.append(ResNetBasicBlock(c_prev, c, affine=True, track=True))
             cells.extend(SearchCell(c) for _ in range(cells_per_stage))
             c_prev = c
         self.cells = nn.ModuleList(cells)

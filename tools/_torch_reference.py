@@ -98,10 +98,10 @@ def make_op(name, channels):
 class ResNetBasicBlock(nn.Module):
     """The stride-2 reduction block between stages."""
 
-    def __init__(self, c_in, c_out):
+    def __init__(self, c_in, c_out, affine=False, track=False):
         super().__init__()
-        self.conv_a = ReLUConvBN(c_in, c_out, 3, 2, 1)
-        self.conv_b = ReLUConvBN(c_out, c_out, 3, 1, 1)
+        self.conv_a = ReLUConvBN(c_in, c_out, 3, 2, 1, affine, track)
+        self.conv_b = ReLUConvBN(c_out, c_out, 3, 1, 1, affine, track)
         self.downsample = nn.Sequential(
             nn.AvgPool2d(kernel_size=2, stride=2, padding=0),
             nn.Conv2d(c_in, c_out, kernel_size=1, stride=1, padding=0, bias=False),

@@ -200,7 +200,8 @@ class PerturbationSelector:
         supernet = self.supernet
         i = supernet.space.labels.index(label)
         options = supernet.space.choices[label]
-        allowed = [k for k, o in enumerate(options) if supernet.get_mask()[label].count(o)]
+        mask = supernet.get_mask()[label]
+        allowed = [k for k, o in enumerate(options) if o in mask]
         if self.method == "magnitude":
             weights = supernet.alphas()[label]
             scores = {options[k]: weights[options[k]] for k in allowed}
@@ -229,9 +230,7 @@ class PerturbationSelector:
         index = {l: supernet.space.labels.index(l) for l in labels}
         remaining = [l for l in labels if weights[index[l]].any()]
         if self.method == "magnitude":
-            alpha = _masked_softmax(
-                ops.convert_to_numpy(supernet.alpha), ops.convert_to_numpy(supernet.option_mask)
-            )
+            alpha = ops.convert_to_numpy(supernet.alpha_weights())
         rounds = []
         while len(remaining) > 2:
             scores = {}
@@ -323,9 +322,3 @@ class PerturbationSelector:
 def _at_epoch(data, epoch):
     return data(epoch) if callable(data) else data
 
-
-def _masked_softmax(alpha, mask):
-    logits = np.where(mask > 0, alpha, -np.inf)
-    logits = logits - logits.max(axis=-1, keepdims=True)
-    weights = np.where(mask > 0, np.exp(logits), 0.0)
-    return weights / weights.sum(axis=-1, keepdims=True)

@@ -1,7 +1,5 @@
 """DARTS and SNAS supernets: mixed choices weighted by α, trained bilevel."""
 
-import contextlib
-
 import keras
 import numpy as np
 import tensorflow as tf
@@ -193,13 +191,10 @@ class DartsSupernet(Supernet):
     def arch_variables(self):
         return [self.alpha]
 
-    def mixing_weights(self, sample=False):
-        """The `(choices, max_options)` weights the mixed choices use.
-
-        Softmax of α over the allowed options (a Gumbel-softmax sample at the
-        current temperature when `sample` and SNAS), decided rows replaced
-        by their projection, times the perturbation mask.
-        """
+    def alpha_weights(self, sample=False):
+        """Softmax of α over the options `option_mask` allows (the others
+        exactly 0); with `sample` and SNAS, a Gumbel-softmax sample at the
+        current temperature. No projection, no perturbation."""
         allowed = ops.convert_to_tensor(self.option_mask) > 0
         logits = ops.convert_to_tensor(self.alpha)
         if sample and self.relaxation == "snas":
@@ -209,10 +204,15 @@ class DartsSupernet(Supernet):
             gumbel = -ops.log(-ops.log(uniform))
             logits = (logits + gumbel) / ops.convert_to_tensor(self.temperature)
         weights = ops.softmax(ops.where(allowed, logits, -1e9), axis=-1)
-        weights = ops.where(allowed, weights, 0.0)
+        return ops.where(allowed, weights, 0.0)
+
+    def mixing_weights(self, sample=False, perturb=True):
+        """The `(choices, max_options)` weights the mixed choices use:
+        `alpha_weights(sample)`, decided rows replaced by their projection,
+        times the perturbation mask (unless `perturb=False`)."""
         decided = ops.expand_dims(ops.convert_to_tensor(self.decided) > 0, -1)
-        weights = ops.where(decided, ops.convert_to_tensor(self.projection), weights)
-        return weights * ops.convert_to_tensor(self.perturbation)
+        weights = ops.where(decided, ops.convert_to_tensor(self.projection), self.alpha_weights(sample))
+        return weights * ops.convert_to_tensor(self.perturbation) if perturb else weights
 
     def architecture_input(self):
         return self.mixing_weights()
@@ -220,12 +220,7 @@ class DartsSupernet(Supernet):
     def alphas(self):
         """`{label: {option: weight}}`: the current mixing weights (softmax of
         α over allowed options, with PT's projections; no perturbation)."""
-        saved = ops.convert_to_numpy(self.perturbation)
-        self.perturbation.assign(np.ones_like(saved))
-        try:
-            weights = ops.convert_to_numpy(self.mixing_weights())
-        finally:
-            self.perturbation.assign(saved)
+        weights = ops.convert_to_numpy(self.mixing_weights(perturb=False))
         return {
             label: {o: float(weights[i, k]) for k, o in enumerate(options)}
             for i, (label, options) in enumerate(self.space.choices.items())
@@ -275,18 +270,6 @@ class DartsSupernet(Supernet):
 
     def path_variables(self):
         return [self.projection, self.decided]
-
-    @contextlib.contextmanager
-    def fixed(self, arch):
-        """Within the block the supernet computes the discrete `arch` (see
-        `set_path`); projections are restored after."""
-        saved = [ops.convert_to_numpy(v) for v in self.path_variables()]
-        self.set_path(arch)
-        try:
-            yield self
-        finally:
-            for variable, value in zip(self.path_variables(), saved):
-                variable.assign(value)
 
     def evaluate_arch(self, arch, data, bn_calibration_data=None, bn_calibration_steps=0, **kwargs):
         """`Supernet.evaluate_arch` of the discrete `arch` (see `fixed`)."""

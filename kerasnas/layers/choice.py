@@ -131,4 +131,3 @@ class Choice(keras.layers.Layer):
 
 def _run_candidate(candidate, inputs, training=None):
     return candidate(inputs, training=training)
-

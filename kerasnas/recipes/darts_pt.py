@@ -38,6 +38,8 @@ from kerasnas.callbacks import DropPathSchedule
 from kerasnas.callbacks import EpochCheckpoint
 from kerasnas.recipes import nb201_spos
 from kerasnas.recipes.common import write_json
+from kerasnas.recipes.nb201_darts_pt import build_supernet
+from kerasnas.recipes.nb201_darts_pt import make_selector
 from kerasnas.spaces import Darts
 from kerasnas.spaces import strip_auxiliary
 
@@ -83,8 +85,6 @@ def build_space(config):
 
 def search(config, output, resume, verbose):
     """Trains the supernet; returns it (saved as `supernet.keras`)."""
-    from kerasnas.recipes.nb201_darts_pt import build_supernet
-
     paths = nb201_spos.output_paths(output)
     keras.utils.set_random_seed(config["seed"])
     space, steps = build_space(config)
@@ -100,8 +100,6 @@ def search(config, output, resume, verbose):
 
 def select(config, paths, output, verbose):
     """PT (or PT-Mag) on a fresh copy of the saved supernet."""
-    from kerasnas.recipes.nb201_darts_pt import make_selector
-
     supernet = keras.saving.load_model(paths["supernet"])
     method = "magnitude" if config["selection"] == "magnitude" else "pt"
     selector = make_selector(config, supernet, method, output / "selection", verbose)
@@ -116,10 +114,9 @@ def evaluate(config, space, arch, output, resume, verbose):
     model = space.build_child(
         arch, channels=config["eval_channels"], layers=config["eval_layers"], auxiliary=auxiliary
     )
-    _, steps = nb201_spos.train_dataset(
-        config["data"], config["eval_batch_size"], config["seed"], config["eval_epochs"],
-        limit=config["limit"], split="train",
-    )
+    steps = nb201_spos.data_geometry(
+        dict(config, batch_size=config["eval_batch_size"], train_split="train")
+    )[2]
     schedule = keras.optimizers.schedules.CosineDecay(
         config["eval_learning_rate"], decay_steps=config["eval_epochs"] * steps, alpha=0.0
     )
@@ -214,11 +211,7 @@ def build_parser(prog="darts_pt"):
 def main(argv=None, prog="darts_pt"):
     parser = build_parser(prog)
     args = nb201_spos.parse_args(parser, argv)
-    config = dict(PRESETS[args.preset])
-    for key in config:
-        value = getattr(args, key, None)
-        if value is not None:
-            config[key] = value
+    config = nb201_spos.config_from_args(args, PRESETS)
     output = Path(args.output or Path("runs") / "darts_pt" / args.preset)
     try:
         return run(config, output, args.resume, args.overwrite, args.verbose)

@@ -1,5 +1,6 @@
 """The weight-sharing supernet: a `keras.Model` trained SPOS-style by `fit`."""
 
+import contextlib
 import numpy as np
 import keras
 import tensorflow as tf
@@ -135,11 +136,6 @@ class Supernet(keras.Model):
         self._batch_observers = []
         self.built = True
 
-    @classmethod
-    def from_space(cls, space, **options):
-        """`space.build_supernet(supernet_class=cls, **options)`."""
-        return space.build_supernet(supernet_class=cls, **options)
-
     # === Structure ===
     def _candidate_owners(self):
         """`{id(variable): (choice position, option index)}` of candidates."""
@@ -209,6 +205,18 @@ class Supernet(keras.Model):
         """The variables `set_path` writes (saved and restored around
         evaluations of single architectures)."""
         return [self.active_path]
+
+    @contextlib.contextmanager
+    def fixed(self, arch):
+        """Within the block the supernet computes `arch` (`set_path`); the
+        `path_variables` are restored after."""
+        saved = [ops.convert_to_numpy(v) for v in self.path_variables()]
+        self.set_path(arch)
+        try:
+            yield self
+        finally:
+            for variable, value in zip(self.path_variables(), saved):
+                variable.assign(value)
 
     def get_path(self):
         """The architecture currently in the `path` variable."""
@@ -639,14 +647,9 @@ class Supernet(keras.Model):
         child = self.space.build_network(arch=arch, name=name, **self.network_options)
         transfer_weights(self.network, child)
         if bn_calibration_steps:
-            saved = [ops.convert_to_numpy(v) for v in self.path_variables()]
-            self.set_path(arch)
-            try:
+            with self.fixed(arch):
                 self.calibrate_bn(bn_calibration_data, bn_calibration_steps)
                 transfer_weights(self.network, child)
-            finally:
-                for variable, value in zip(self.path_variables(), saved):
-                    variable.assign(value)
         return child
 
     # === Saving ===
