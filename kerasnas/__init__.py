@@ -12,3 +12,4 @@ from kerasnas import search
 from kerasnas import spaces
 from kerasnas.supernet import Supernet
 from kerasnas import darts
+from kerasnas import fewshot

@@ -11,6 +11,14 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+# Under pytest-xdist the workers share the cores: each gets its share of
+# intra-op threads (on CI's 2 cores, one each), so that they do not oversubscribe
+# the machine and every kernel sums in the same order run after run.
+_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _workers > 1:
+    _threads = max(1, (os.cpu_count() or 1) // _workers)
+    tf.config.threading.set_intra_op_parallelism_threads(_threads)
+
 _cpus = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(
     _cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2

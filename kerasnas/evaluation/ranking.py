@@ -65,7 +65,9 @@ def rank_architectures(
     are split across replicas.
 
     Args:
-        supernet: a trained `kerasnas.Supernet`.
+        supernet: a trained `kerasnas.Supernet`, or a
+            `kerasnas.fewshot.FewShotSupernet`: each architecture is then
+            scored on its own leaf (leaf by leaf).
         archs: architectures (dicts or strings of `supernet.space`).
         data: finite `tf.data.Dataset` of `(x, y)` or `(x, y, index)` batches,
             labels as class indices or one-hot.
@@ -81,6 +83,9 @@ def rank_architectures(
         `archs`.
     """
     check_score(score)
+    few_shot = supernet if hasattr(supernet, "group_by_leaf") else None
+    if few_shot is not None:  # a kerasnas.fewshot.FewShotSupernet
+        supernet = few_shot.supernet
     space = supernet.space
     archs = [parse_arch(space, a) for a in archs]
     if not archs:
@@ -91,6 +96,8 @@ def rank_architectures(
     keys = [arch_key(space, a) for a in archs]
     done = _read_results(results_path) if results_path else {}
     todo = [i for i, k in enumerate(keys) if k not in done]
+    if few_shot is not None:  # leaf by leaf: each leaf's state loaded once
+        todo = [i for group in few_shot.group_by_leaf([archs[i] for i in todo]).values() for i in (todo[j] for j in group)]
     scorer = ArchitectureScorer(supernet, data, bn_calibration_data, bn_calibration_steps)
     progress = keras.utils.Progbar(len(archs), unit_name="arch") if verbose else None
     if progress is not None and len(archs) - len(todo):
@@ -99,6 +106,8 @@ def rank_architectures(
     try:
         with scorer:
             for count, i in enumerate(todo, 1):
+                if few_shot is not None:
+                    few_shot.activate_for(archs[i])
                 accuracy, loss = scorer.score(archs[i])
                 done[keys[i]] = (accuracy, loss)
                 if writer is not None:
@@ -108,6 +117,8 @@ def rank_architectures(
     finally:
         if writer is not None:
             writer.close()
+        if few_shot is not None:
+            few_shot.active = None  # the scorer restored another leaf's statistics
     column = SCORES.index(score)
     values = np.array([done[k][column] for k in keys], dtype="float64")
     return values if score == "accuracy" else -values

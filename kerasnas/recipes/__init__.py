@@ -13,6 +13,7 @@ RECIPES = {
     "nb201-rank": "kerasnas.recipes.nb201_rank",
     "nb201-pada": "kerasnas.recipes.nb201_pada",
     "nb201-darts-pt": "kerasnas.recipes.nb201_darts_pt",
+    "nb201-gmnas": "kerasnas.recipes.nb201_gmnas",
     "darts-pt": "kerasnas.recipes.darts_pt",
     "nb201-search": "kerasnas.recipes.nb201_search",
     "mobilenet-search": "kerasnas.recipes.mobilenet_search",

@@ -65,24 +65,35 @@ def run(config, methods, seeds, output, resume=False, overwrite=False, verbose=2
     return table
 
 
-def make_table(results):
-    """`{"rows": {name: {metric: {"mean", "std", "values"}}}, ...}`."""
-    metrics = ("kendall_tau", "precision_at_top_5%", "spearman")
+METRICS = ("kendall_tau", "precision_at_top_5%", "spearman")
+HEADERS = {
+    "kendall_tau": "Kendall tau", "precision_at_top_5%": "P@Top5%", "spearman": "Spearman",
+    "spearman_at_top_1%": "Spearman top1%",
+}
+
+
+def make_table(results, metrics=METRICS):
+    """`{"rows": {name: {metric: {"mean", "std", "values"}}}, ...}` over the
+    `results[method][seed]` of `nb201_rank.run`."""
     rows = {}
 
     def row(reports):
-        return {
-            metric: {
-                "mean": float(np.mean([float(r[metric]) for r in reports])),
-                "std": float(np.std([float(r[metric]) for r in reports])),
-                "values": [float(r[metric]) for r in reports],
-            }
+        # A metric a report could not compute (None: e.g. the top 1 % of
+        # too few architectures) is NaN.
+        values = {
+            metric: [float("nan") if r.get(metric) is None else float(r[metric]) for r in reports]
             for metric in metrics
+        }
+        return {
+            metric: {"mean": float(np.mean(v)), "std": float(np.std(v)), "values": v}
+            for metric, v in values.items()
         }
 
     for method, by_seed in results.items():
         rows[method] = row([r["report"] for r in by_seed.values()])
         rows[method]["train_seconds"] = float(np.mean([r["train_seconds"] for r in by_seed.values()]))
+        if all("train_steps" in r for r in by_seed.values()):
+            rows[method]["train_steps"] = float(np.mean([r["train_steps"] for r in by_seed.values()]))
     fit = [r.get("fit_report") for by_seed in results.values() for r in by_seed.values()]
     if all(fit):
         # The same supernets ranked on training images (fit), beside them.
@@ -90,12 +101,11 @@ def make_table(results):
             rows[f"{method} [fit]"] = row([r["fit_report"] for r in by_seed.values()])
     first = next(iter(next(iter(results.values())).values()))["report"]
     for name, values in first.get("baselines", {}).items():
-        rows[f"baseline: {name}"] = {
-            metric: {"mean": values[metric], "std": 0.0, "values": [values[metric]]}
-            for metric in metrics
-        }
+        rows[f"baseline: {name}"] = row([values])
+        for stats in rows[f"baseline: {name}"].values():
+            stats["std"] = 0.0
     seeds = sorted({seed for by_seed in results.values() for seed in by_seed})
-    table = {"seeds": seeds, "num_archs": first["n"], "rows": rows}
+    table = {"seeds": seeds, "num_archs": first["n"], "metrics": list(metrics), "rows": rows}
     if "scored_on" in first:
         table["scored_on"] = first["scored_on"]
     table["score"] = first.get("score", "accuracy")
@@ -106,7 +116,11 @@ def make_table(results):
 
 def format_table(table):
     """The table as text: mean ± std per method, baselines as rows."""
-    header = f"{'':<18}{'Kendall tau':>18}{'P@Top5%':>18}{'Spearman':>18}{'train s':>10}"
+    metrics = table.get("metrics", METRICS)
+    steps = any("train_steps" in row for row in table["rows"].values())
+    header = f"{'':<18}" + "".join(f"{HEADERS.get(m, m):>18}" for m in metrics) + f"{'train s':>10}"
+    if steps:
+        header += f"{'steps':>9}"
     scored = table.get("scored_on", {}).get("label", "unrecorded images")
     lines = [
         f"{table['num_archs']} architectures, seeds {table['seeds']}, scored by "
@@ -117,11 +131,10 @@ def format_table(table):
     if "fit_scored_on" in table:
         lines.insert(1, f"[fit] rows: the same supernets ranked on {table['fit_scored_on']['label']}")
     for name, row in table["rows"].items():
-        cells = "".join(
-            f"{row[m]['mean']:>10.3f} ± {row[m]['std']:.3f}"
-            for m in ("kendall_tau", "precision_at_top_5%", "spearman")
-        )
+        cells = "".join(f"{row[m]['mean']:>10.3f} ± {row[m]['std']:.3f}" for m in metrics)
         seconds = f"{row['train_seconds']:>10.0f}" if "train_seconds" in row else ""
+        if "train_steps" in row:
+            seconds += f"{row['train_steps']:>9.0f}"
         lines.append(f"{name:<18}{cells}{seconds}")
     return "\n".join(lines)
 

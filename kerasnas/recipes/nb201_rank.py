@@ -87,6 +87,13 @@ _RANK = dict(
     path_floor=None,
     path_shared=True,
     importance_weighted_loss=False,
+    # Few-shot (kerasnas.recipes.nb201_gmnas): None (one-shot) or a
+    # `kerasnas.fewshot` split method, with its schedule.
+    split_method=None,
+    split_epochs=None,
+    split_repeats=100,
+    split_metric="cos",
+    restart="final",
 )
 
 PRESETS = {
@@ -160,7 +167,8 @@ PRESETS = {
 
 _TRAINING_KEYS = nb201_spos._TRAINING_KEYS + (
     "train_split", "exclude_ops", "method", "delta", "tau", "path_floor", "path_shared",
-    "importance_weighted_loss",
+    "importance_weighted_loss", "split_method", "split_epochs", "split_repeats", "split_metric",
+    "restart",
 )
 METHODS = ("spos", "pa", "da", "pada")
 
@@ -202,17 +210,26 @@ def run(config, output, resume=False, overwrite=False, verbose=2):
         score=config["score"],
     )
     start = time.perf_counter()
-    history = nb201_spos.train(
-        supernet, config, paths, resume, verbose,
-        callbacks=sampler_callbacks + [monitor], data_sampler=data_sampler,
-    )
+    ranked = supernet
+    if config.get("split_method"):  # a few-shot tree, its leaves scored
+        from kerasnas.recipes import nb201_gmnas
+
+        ranked, history, train_steps = nb201_gmnas.train_tree(
+            supernet, config, output, resume, overwrite, verbose, steps_per_epoch,
+        )
+    else:
+        history = nb201_spos.train(
+            supernet, config, paths, resume, verbose,
+            callbacks=sampler_callbacks + [monitor], data_sampler=data_sampler,
+        )
+        train_steps = steps_per_epoch * config["epochs"]
+        supernet.save(paths["supernet"])
     train_seconds = time.perf_counter() - start
     nb201_spos._write_history(history, paths["history"], paths["history_csv"])
-    supernet.save(paths["supernet"])
 
     start = time.perf_counter()
     report = rank_and_report(
-        supernet, benchmark, archs, evaluation, output,
+        ranked, benchmark, archs, evaluation, output,
         bn_calibration_data=calibration,
         bn_calibration_steps=config["bn_calibration_steps"],
         title=f"{config['method'].upper()} supernet, seed {config['seed']}, {scoring['label']}",
@@ -230,7 +247,7 @@ def run(config, output, resume=False, overwrite=False, verbose=2):
             config, eval_split=config["train_split"], eval_limit=config["fit_limit"],
         ))
         fit = rank_and_report(
-            supernet, benchmark, archs, fit_data, output / "fit_training_images",
+            ranked, benchmark, archs, fit_data, output / "fit_training_images",
             bn_calibration_data=calibration,
             bn_calibration_steps=config["bn_calibration_steps"],
             title=f"{config['method'].upper()} supernet, seed {config['seed']}, {fit_scoring['label']}",
@@ -240,17 +257,19 @@ def run(config, output, resume=False, overwrite=False, verbose=2):
     monitored_params = ranking_report(
         benchmark.table(monitored, "params"), benchmark.table(monitored, "test_acc")
     )
-    plot_metric_over_epochs(
-        {f"seed {config['seed']}": curve}, output / "kt_over_epochs.png",
-        baselines={"params": monitored_params},
-        title=f"Kendall tau of {len(monitored)} monitored architectures",
-    )
+    if curve["epoch"]:  # a few-shot tree is not monitored while it trains
+        plot_metric_over_epochs(
+            {f"seed {config['seed']}": curve}, output / "kt_over_epochs.png",
+            baselines={"params": monitored_params},
+            title=f"Kendall tau of {len(monitored)} monitored architectures",
+        )
     result = {
         "report": report,
         "curve": curve,
         "monitored_archs": len(monitored),
         "monitored_params_baseline": monitored_params,
         "train_seconds": train_seconds,
+        "train_steps": int(train_steps),
         "rank_seconds": rank_seconds,
         "config": config,
     }
@@ -271,11 +290,12 @@ def completed_result(paths, config):
     """The saved `result.json` of a run that finished with exactly `config`
     (its last checkpoint is the final epoch), or None: a resumed finished
     run is not ranked again."""
-    last = latest_checkpoint(paths["checkpoints"])
-    if not paths["result"].exists() or last is None:
+    if not paths["result"].exists():
         return None
-    if Path(last).name != f"epoch_{config['epochs']:05d}.npz":
-        return None
+    if not config.get("split_method"):  # a few-shot tree writes no checkpoints here
+        last = latest_checkpoint(paths["checkpoints"])
+        if last is None or Path(last).name != f"epoch_{config['epochs']:05d}.npz":
+            return None
     result = json.loads(paths["result"].read_text())
     if result.get("config") != json.loads(json.dumps(config)):
         return None

@@ -116,6 +116,15 @@ class Darts(SearchSpace):
         op_set: a name of `OP_SETS`.
     """
 
+    # GM-NAS on the DARTS space (`kerasnas.fewshot`): the DARTS edge rule,
+    # normal-cell edges only, the option forced with its softmax weight.
+    split_rule = "darts"
+    matching_hard = False
+
+    @property
+    def split_labels(self):
+        return edge_labels("normal")
+
     def __init__(self, num_classes=10, channels=16, layers=8, input_shape=(32, 32, 3), op_set="s5"):
         for name, value in (("num_classes", num_classes), ("channels", channels), ("layers", layers)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:

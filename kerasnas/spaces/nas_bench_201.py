@@ -63,6 +63,12 @@ class NasBench201(SearchSpace):
     ```
     """
 
+    # Layers outside the choices whose weights count as shared in GM-NAS'
+    # gradient matching (the reference's ResNet reduction blocks).
+    matching_shared_layers = ("reduction",)
+    # GM-NAS' NB201 edge rule (`kerasnas.fewshot.nb201_split`).
+    split_rule = "nb201"
+
     def __init__(
         self,
         num_classes=10,

@@ -1,0 +1,68 @@
+"""The GM-NAS recipe: one-shot vs few-shot trees, one table, resumable."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from kerasnas.benchmarks import NasBench201
+from kerasnas.recipes import nb201_gmnas
+
+# The smoke preset, smaller: 256 training images (4 steps per epoch), splits
+# at epochs 1 and 2 of 3, 12 architectures of search_valid.
+ARGS = ["--preset", "smoke", "--limit", "256", "--num-archs", "12", "--monitor-archs", "6",
+        "--train-split", "search_train", "--eval-split", "search_valid", "--eval-limit", "256",
+        "--monitor-every", "3", "--verbose", "0"]
+METHODS = ["one-shot", "one-shot-equal", "gm"]
+
+
+@pytest.fixture(scope="module")
+def gm_run(tmp_path_factory):
+    output = tmp_path_factory.mktemp("gmnas")
+    table = nb201_gmnas.main(ARGS + ["--methods", *METHODS, "--output", str(output)])
+    return output, table
+
+
+def test_table_equals_the_runs_files_and_costs_are_fair(gm_run, shared_data):
+    output, table = gm_run
+    rows = table["rows"]
+    for method in METHODS:
+        result = json.loads((output / method / "seed_0" / "result.json").read_text())
+        for metric in ("kendall_tau", "spearman", "precision_at_top_5%"):
+            assert rows[method][metric]["values"] == [pytest.approx(result["report"][metric])]
+        assert rows[method]["train_steps"] == result["train_steps"]
+    steps = 4  # 256 images of search_train, batch 64
+    assert rows["one-shot"]["train_steps"] == 3 * steps
+    assert rows["gm"]["train_steps"] == (1 + 2 + 4) * steps == rows["one-shot-equal"]["train_steps"]
+    assert "baseline: params" in rows
+    tree = json.loads((output / "gm" / "seed_0" / "fewshot" / "tree.json").read_text())["nodes"]
+    assert len([n for n in tree.values() if not n["children"]]) == 4
+    # the best architecture is the top of the run's own scores, with its truth
+    best = table["best_found"]["gm"]
+    with open(output / "gm" / "seed_0" / "scores.csv") as f:
+        scores = list(csv.DictReader(f))
+    top = max(scores, key=lambda r: float(r["accuracy"]))["arch"]
+    truth = NasBench201(shared_data / "nb201", dataset="cifar100").query(top)["test_acc"]
+    assert best["cifar100"]["mean"] == pytest.approx(truth)
+    assert "Best architecture found" in (output / "table.txt").read_text()
+
+
+def test_resume_reuses_finished_runs(gm_run, capsys):
+    output, table = gm_run
+    again = nb201_gmnas.main(ARGS + ["--methods", "gm", "--output", str(output), "--resume"])
+    assert "Already complete" in capsys.readouterr().out
+    assert again["rows"]["gm"]["kendall_tau"] == table["rows"]["gm"]["kendall_tau"]
+
+
+def test_tree_cost_and_bad_input(tmp_path):
+    config = dict(nb201_gmnas.PRESETS["cifar10-subset"])
+    assert nb201_gmnas.tree_epochs(config, "gm") == 25 + 2 * 25 + 4 * 50
+    assert nb201_gmnas.tree_epochs(config, "exhaustive") == 25 + 4 * 75  # 'none' excluded
+    with pytest.raises(ValueError, match="methods"):
+        nb201_gmnas.method_config(config, "darts")
+    with pytest.raises(SystemExit):
+        nb201_gmnas.main(ARGS + ["--split-epochs", "2", "1", "--output", str(tmp_path)])
+    with pytest.raises(SystemExit):  # the last split must leave epochs to train
+        nb201_gmnas.main(ARGS + ["--split-epochs", "1", "3", "--output", str(tmp_path)])
+    assert not list(tmp_path.iterdir())  # refused before anything ran
