@@ -209,3 +209,25 @@ def test_darts_bilevel_step_on_two_replicas_matches_one_device(mirrored, order=1
     np.testing.assert_allclose(h1["loss"], h2["loss"], rtol=1e-5, atol=1e-5)
     for v, a, b in zip(one.weights, one.get_weights(), two.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=v.path)
+
+
+def test_gradient_matching_on_two_replicas_matches_one_device(mirrored):
+    # GM-NAS' per-option gradients are summed across replicas before any
+    # distance: 2 replicas x 8 images = one device with ghost BN of 8.
+    from kerasnas import fewshot
+
+    _, _, data = tiny_data(num=48, batch_size=16, seed=8)
+    initial = tiny_space().build_supernet(seed=11, bn="standard", virtual_batch_size=8).get_weights()
+    results = []
+    for strategy in (tf.distribute.get_strategy(), mirrored):
+        with strategy.scope():
+            supernet = tiny_space().build_supernet(seed=11, bn="standard", virtual_batch_size=8)
+            supernet.set_weights(initial)
+            compile_sgd(supernet)
+        matcher = fewshot.GradientMatcher(supernet, repeats=3, seed=1)
+        options, gradients = matcher.gradients("2<-1", data)
+        results.append((gradients, matcher.distance_from_gradients(gradients)))
+    (g1, d1), (g2, d2) = results
+    assert g1.shape == g2.shape == (3, 5, g1.shape[-1]) and np.abs(g1).max() > 1e-3
+    np.testing.assert_allclose(g1, g2, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(d1, d2, atol=1e-5)
