@@ -12,3 +12,4 @@ from kerasnas.fewshot.mincut import nb201_split
 from kerasnas.fewshot.mincut import random_split
 from kerasnas.fewshot.tree import FewShotSupernet
 from kerasnas.fewshot.tree import PartitionTree
+from kerasnas.fewshot.halving import successive_halving

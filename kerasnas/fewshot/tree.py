@@ -257,6 +257,15 @@ class FewShotSupernet:
         initial = self._checkpoints("initial")
         if latest_checkpoint(initial) is None:
             save_checkpoint(supernet, initial, 0, {})
+            # What `FewShotSupernet.load` rebuilds the tree from.
+            supernet.save(os.path.join(self.directory, "supernet.keras"))
+            options = {
+                "split_epochs": split_epochs, "split_method": split_method, "rule": rule,
+                "num_groups": self.num_groups, "restart": restart, "split_labels": split_labels,
+                "matcher_options": dict(matcher_options or {}), "seed": self.seed,
+            }
+            text = json.dumps(options, indent=1)
+            atomic_write(os.path.join(self.directory, "fewshot.json"), lambda f: f.write(text.encode()))
         else:  # resuming: the state the tree started from
             load_checkpoint(supernet, initial)
         tree_path = os.path.join(self.directory, "tree.json")
@@ -451,9 +460,36 @@ class FewShotSupernet:
         with open(path) as f:
             return json.load(f)["history"]
 
+    @classmethod
+    def load(cls, directory):
+        """The tree written to `directory` by an earlier run (its supernet
+        rebuilt from `supernet.keras`, its options from `fewshot.json`)."""
+        import keras
+
+        directory = os.fspath(directory)
+        files = [os.path.join(directory, n) for n in ("supernet.keras", "fewshot.json", "tree.json")]
+        missing = [f for f in files if not os.path.exists(f)]
+        if missing:
+            raise ValueError(
+                "Invalid value for argument `directory`. Expected the directory of a "
+                f"FewShotSupernet. Received: {directory!r} (missing {missing})"
+            )
+        supernet = keras.saving.load_model(files[0])
+        with open(files[1]) as f:
+            options = json.load(f)
+        return cls(supernet, directory, **options)
+
     # === Using the tree ===
+    @property
+    def network_options(self):
+        return self.supernet.network_options
+
     def leaf_for(self, arch):
         return self.tree.leaf_for(arch)
+
+    def extract(self, arch, **kwargs):
+        """`Supernet.extract` with the weights of `arch`'s leaf."""
+        return self.activate_for(arch).extract(arch, **kwargs)
 
     def activate_for(self, arch):
         """Loads the state of `arch`'s leaf; returns the supernet."""

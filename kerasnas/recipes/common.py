@@ -47,9 +47,14 @@ def check_same_config(path, config, keys, what):
 
 
 def load_supernet(path):
-    """Loads a `kerasnas.Supernet` saved as `.keras`; raises a clear error."""
+    """Loads a `kerasnas.Supernet` saved as `.keras`, or the directory of a
+    `kerasnas.fewshot.FewShotSupernet`; raises a clear error."""
     from kerasnas.supernet import Supernet
 
+    if os.path.isfile(os.path.join(path, "tree.json")):  # a few-shot tree's directory
+        from kerasnas.fewshot import FewShotSupernet
+
+        return FewShotSupernet.load(path)
     if not os.path.isfile(path):
         raise ValueError(
             "Invalid value for argument `checkpoint`. Expected the path of a "

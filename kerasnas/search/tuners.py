@@ -164,7 +164,9 @@ class OneShotTuner(ArchTuner):
     own copy of the supernet.
 
     Args:
-        supernet: a trained `kerasnas.Supernet`.
+        supernet: a trained `kerasnas.Supernet`, or a
+            `kerasnas.fewshot.FewShotSupernet` (each trial is scored on its
+            architecture's leaf).
         oracle: a `kerasnas.search` oracle over `supernet.space`.
         validation_data: a finite, batched `tf.data.Dataset` of `(x, y)`.
         bn_calibration_data: a dataset of training batches, or None.
@@ -203,6 +205,9 @@ class OneShotTuner(ArchTuner):
     ):
         from kerasnas.supernet import Supernet
 
+        few_shot = supernet if hasattr(supernet, "group_by_leaf") else None
+        if few_shot is not None:  # a kerasnas.fewshot.FewShotSupernet
+            supernet = few_shot.supernet
         if not isinstance(supernet, Supernet):
             raise ValueError(
                 "Invalid value for argument `supernet`. Expected a kerasnas.Supernet. "
@@ -231,6 +236,7 @@ class OneShotTuner(ArchTuner):
                 f"Received: {type(bn_calibration_data).__name__}"
             )
         self.supernet = supernet
+        self.few_shot = few_shot
         self.validation_data = validation_data
         self.bn_calibration_data = bn_calibration_data
         self.bn_calibration_steps = steps
@@ -264,15 +270,22 @@ class OneShotTuner(ArchTuner):
         if self._scorer is not None:
             self._scorer.__exit__(None, None, None)
             self._scorer = None
+        if self.few_shot is not None:
+            self.few_shot.active = None  # the scorer restored another leaf's statistics
 
     def evaluate(self, arch):
         if self._scorer is None:
             self._open()
+        if self.few_shot is not None:
+            self.few_shot.activate_for(arch)  # each trial on its own leaf
         accuracy, loss = self._scorer.score(arch)
         return {"val_accuracy": accuracy, "val_loss": loss}
 
     def load_model(self, trial):
-        """The child of a trial's architecture with the supernet's weights."""
+        """The child of a trial's architecture with the supernet's weights
+        (a few-shot tree's: those of the architecture's leaf)."""
+        if self.few_shot is not None:
+            self.few_shot.activate_for(dict(trial.hyperparameters.values))
         return self.supernet.extract(
             self.space.validate(dict(trial.hyperparameters.values)),
             bn_calibration_data=self.bn_calibration_data,

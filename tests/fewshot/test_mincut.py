@@ -112,3 +112,29 @@ def test_baseline_splits():
 def test_bad_input_is_a_clear_error(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_successive_halving_reference_average_and_phases():
+    from kerasnas.fewshot.halving import reference_average
+
+    # the reference's recurrence on two values: 0.9a, then (0.09a + 0.9b) / 2
+    assert reference_average([0.5, 0.8]) == pytest.approx(0.045 * 0.5 + 0.45 * 0.8)
+    epochs = 100
+    curves = {
+        "early": [0.9] * 30 + [0.1] * 70,          # best early, then collapses
+        "steady": [0.6] * epochs,
+        "late": [0.5] * 30 + [0.95] * 70,
+        "bad": [0.2] * epochs,
+        "worse": [0.1] * epochs,
+        "mid": [0.55] * epochs,
+    }
+    result = fewshot.successive_halving(curves)
+    assert result["kept"][0] == ["early", "steady", "mid", "late"]
+    assert result["kept"][1] == ["late", "steady"] and result["best"] == "late"
+    # epoch 30 is not used by the second phase, as in the reference
+    spiked = dict(curves, bad=[0.2] * 30 + [1.0] + [0.2] * 69)
+    assert fewshot.successive_halving(spiked)["kept"][0] == result["kept"][0]
+    with pytest.raises(ValueError, match="average"):
+        fewshot.successive_halving(curves, average="median")
+    with pytest.raises(ValueError, match="too short"):
+        fewshot.successive_halving({"a": [0.1] * 10})

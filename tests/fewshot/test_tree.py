@@ -227,3 +227,26 @@ def test_ranking_scores_each_architecture_on_its_leaf(trained):
     # the leaves hold different weights: scoring on another leaf differs
     other = next(n["id"] for n in trainer.tree.leaves() if n["id"] != trainer.leaf_for(archs[0])["id"])
     assert trainer.activate(other).evaluate_arch(archs[0], data)["loss"] != pytest.approx(-scores[0], rel=1e-4)
+
+
+def test_search_scores_each_trial_on_its_leaf(trained, tmp_path):
+    from kerasnas.search import OneShotTuner
+    from kerasnas.search import RandomArchOracle
+
+    trainer, _ = trained
+    _, _, valid = tiny_data(num=16, batch_size=8, seed=9)
+    oracle = RandomArchOracle(trainer.space, max_trials=6, seed=0)
+    tuner = OneShotTuner(trainer, oracle, valid, directory=tmp_path, project_name="s")
+    tuner.search(verbose=0)
+    trials = tuner.oracle.get_best_trials(6)
+    assert len(trials) == 6
+    for trial in trials:
+        arch = dict(trial.hyperparameters.values)
+        expected = trainer.evaluate_arch(arch, valid)["accuracy"]
+        assert trial.score == pytest.approx(expected, abs=1e-6)
+    best = dict(trials[0].hyperparameters.values)
+    child = tuner.load_model(trials[0])  # the child of the best, with its leaf's weights
+    x = next(iter(valid))[0]
+    with trainer.activate_for(best).fixed(best):
+        expected = trainer.supernet(x, training=False)
+    np.testing.assert_allclose(child(x, training=False), expected, rtol=1e-5, atol=1e-5)

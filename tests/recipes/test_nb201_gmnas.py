@@ -66,3 +66,29 @@ def test_tree_cost_and_bad_input(tmp_path):
     with pytest.raises(SystemExit):  # the last split must leave epochs to train
         nb201_gmnas.main(ARGS + ["--split-epochs", "1", "3", "--output", str(tmp_path)])
     assert not list(tmp_path.iterdir())  # refused before anything ran
+
+
+def test_cli_ranks_searches_and_exports_a_tree(gm_run, tmp_path):
+    from kerasnas import cli
+    from kerasnas.recipes import nb201_rank
+
+    output, _ = gm_run
+    run = output / "gm" / "seed_0"
+    tree = str(run / "fewshot")
+    data = nb201_rank.PRESETS["smoke"]["data"]
+    assert cli.main([
+        "rank", "--checkpoint", tree, "--benchmark", nb201_rank.PRESETS["smoke"]["benchmark"],
+        "--data", data, "--split", "search_valid", "--num-archs", "12", "--batch-size", "256",
+        "--output", str(tmp_path / "rank"),
+    ]) == 0
+    with open(run / "ranking.csv") as f:
+        recipe = [r["arch"] for r in csv.DictReader(f)]
+    with open(tmp_path / "rank" / "ranking.csv") as f:
+        assert [r["arch"] for r in csv.DictReader(f)] == recipe
+    assert cli.main([
+        "search", "--checkpoint", tree, "--data", data, "--split", "search_valid",
+        "--limit", "128", "--max-trials", "4", "--population-size", "3", "--sample-size", "2",
+        "--verbose", "0", "--output", str(tmp_path / "search"), "--export",
+    ]) == 0
+    found = json.loads((tmp_path / "search" / "search.json").read_text())
+    assert len(found["trials"]) == 4
