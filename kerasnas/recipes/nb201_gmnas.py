@@ -19,8 +19,8 @@ epoch) and `gm` (gradient matching + the NB201 balanced min-cut).
 
 Presets: `smoke`, `cifar10-subset` (the held-out CPU proxy of `nb201_rank`,
 100 epochs, splits at 25 and 50: a quarter and half of the total, as the
-reference's 15 and 30 of 60) and `paper` (the reference's NB201 RSWS-style
-schedule on `nb201_rank`'s paper setting: splits at 15 and 30 of 60 epochs,
+reference's 15 and 30 of 60) and `paper` (the reference's NB201 RSWS
+schedule on `nb201_rank`'s paper setting: splits at 20 and 40 of 90 epochs,
 100 gradient-matching repeats, restart of the last generation).
 
 Outputs: `output/<method>/seed_<s>/` (each run: `nb201_rank`'s files, the
@@ -58,8 +58,14 @@ PRESETS = {
         nb201_rank.PRESETS["cifar10-subset"], epochs=100, split_epochs=[25, 50],
         split_repeats=20,
     ),
+    # The reference's RSWS (single-path) commands (REFERENCE_NOTES §2): splits
+    # at 20 and 40 of 90 epochs, wd 1e-4, batch-statistics BN, lr 0.025, batch 64
+    # (the DARTS code base default; the notes do not say),
+    # paths that cut the output off redrawn, R = 100, last generation
+    # restarted; CIFAR-10 train, ranked on the test set.
     "paper": dict(
-        nb201_rank.PRESETS["paper"], epochs=60, split_epochs=[15, 30], split_repeats=100,
+        nb201_rank.PRESETS["paper"], epochs=90, split_epochs=[20, 40], split_repeats=100,
+        reject_disconnected=True, weight_decay=1e-4, learning_rate=0.025, bn="batch", batch_size=64,
     ),
 }
 

@@ -90,6 +90,9 @@ _RANK = dict(
     # Few-shot (kerasnas.recipes.nb201_gmnas): None (one-shot) or a
     # `kerasnas.fewshot` split method, with its schedule.
     split_method=None,
+    # RSWS' uniform paths that redraw a path cutting the output off
+    # (GM-NAS' `check_connect`).
+    reject_disconnected=False,
     split_epochs=None,
     split_repeats=100,
     split_metric="cos",
@@ -167,7 +170,7 @@ PRESETS = {
 
 _TRAINING_KEYS = nb201_spos._TRAINING_KEYS + (
     "train_split", "exclude_ops", "method", "delta", "tau", "path_floor", "path_shared",
-    "importance_weighted_loss", "split_method", "split_epochs", "split_repeats", "split_metric",
+    "importance_weighted_loss", "reject_disconnected", "split_method", "split_epochs", "split_repeats", "split_metric",
     "restart",
 )
 METHODS = ("spos", "pa", "da", "pada")
@@ -334,6 +337,15 @@ def samplers(config):
             f"Received: method={method!r}"
         )
     path, data, callbacks = None, None, []
+    if config.get("reject_disconnected"):
+        if method != "spos":
+            raise ValueError(
+                "Invalid value for argument `reject_disconnected`. Expected it only "
+                f"with method='spos' (uniform paths). Received: method={method!r}"
+            )
+        from kerasnas.sampling import UniformPathSampler
+
+        path = UniformPathSampler(reject_disconnected=True, name="path_sampler")
     if method in ("pa", "pada"):
         path = ImportancePathSampler(
             shared=config["path_shared"], parameter_free_floor=config["path_floor"],

@@ -58,10 +58,52 @@ class PathSampler(keras.layers.Layer):
 
 @kerasnas_export("kerasnas.sampling.UniformPathSampler")
 class UniformPathSampler(PathSampler):
-    """SPOS: every choice independently uniform over its allowed options."""
+    """SPOS: every choice independently uniform over its allowed options.
+
+    Args:
+        reject_disconnected: draw again (in the graph, at most
+            `max_draws` times) while the path leaves the network's output
+            disconnected from its input, as GM-NAS' RSWS base does on
+            NAS-Bench-201 (`check_connect`); needs a space with
+            `path_connected` (NAS-Bench-201).
+        max_draws: the bound of those draws (the last is used if none is
+            connected, e.g. under a mask that allows no connected path).
+    """
+
+    def __init__(self, reject_disconnected=False, max_draws=100, **kwargs):
+        super().__init__(**kwargs)
+        self.reject_disconnected = bool(reject_disconnected)
+        self.max_draws = int(max_draws)
+        self._connected = None
+
+    def bind(self, space):
+        if self.reject_disconnected:
+            if not hasattr(space, "path_connected"):
+                raise ValueError(
+                    "Invalid value for argument `reject_disconnected`. Expected a space "
+                    f"with `path_connected` (NAS-Bench-201). Received: {type(space).__name__}"
+                )
+            self._connected = space.path_connected
+        super().bind(space)
 
     def sample(self, mask, seed_generator):
-        return sample_from_probabilities(mask, seed_generator)
+        path = sample_from_probabilities(mask, seed_generator)
+        if not self.reject_disconnected:
+            return path
+        import tensorflow as tf
+
+        def again(count, path):
+            return tf.logical_and(count < self.max_draws, tf.logical_not(self._connected(path)))
+
+        def draw(count, path):
+            return count + 1, sample_from_probabilities(mask, seed_generator)
+
+        return tf.while_loop(again, draw, (tf.constant(1), path))[1]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(reject_disconnected=self.reject_disconnected, max_draws=self.max_draws)
+        return config
 
 
 def sample_from_probabilities(probabilities, seed_generator):

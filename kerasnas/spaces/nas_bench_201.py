@@ -114,6 +114,24 @@ class NasBench201(SearchSpace):
         super().__init__({edge: ops for edge in NB201_EDGES})
 
     # === Codecs ===
+    def path_connected(self, path):
+        """Boolean tensor: whether the int32 `path` (option indices in label
+        order) connects the cell's output node to its input through ops
+        other than 'none' (GM-NAS' `check_connect`)."""
+        from keras import ops
+
+        none = self.ops.index("none") if "none" in self.ops else -1
+        reach = {0: ops.convert_to_tensor(True)}
+        for node in range(1, 4):
+            terms = [
+                ops.logical_and(reach[j], ops.not_equal(path[self.labels.index(f"{node}<-{j}")], none))
+                for j in range(node)
+            ]
+            reach[node] = terms[0]
+            for term in terms[1:]:
+                reach[node] = ops.logical_or(reach[node], term)
+        return reach[3]
+
     def to_string(self, arch):
         """Architecture dict -> NAS-Bench-201 string `|op~0|+|op~0|op~1|+...`."""
         arch = self.validate(arch)

@@ -213,3 +213,30 @@ def test_checkpoint_resume_restores_both_samplers(tmp_path):
     assert not np.allclose(full[1].probabilities.numpy(), 0.2)  # the state is not trivial
     for a, b in zip(full[0].get_weights(), resumed[0].get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_uniform_sampler_can_reject_disconnected_nb201_paths():
+    # GM-NAS' RSWS base (`check_connect`): redraw while 'none' cuts the
+    # cell's output off its input; in the graph, one trace.
+    import tensorflow as tf
+    from kerasnas.sampling import UniformPathSampler
+
+    space = tiny_space()
+    connected = lambda arch: bool(space.path_connected(tf.constant(space.encode(arch), "int32")))
+    assert not connected(space.from_string("|none~0|+|none~0|skip_connect~1|+|none~0|avg_pool_3x3~1|skip_connect~2|"))
+    assert connected(space.from_string("|none~0|+|none~0|skip_connect~1|+|nor_conv_1x1~0|none~1|none~2|"))
+    assert connected(space.from_string("|skip_connect~0|+|none~0|skip_connect~1|+|none~0|none~1|skip_connect~2|"))
+    mask = np.ones((6, 5), "float32")
+    counts = {}
+    for reject in (False, True):
+        sampler = UniformPathSampler(reject_disconnected=reject)
+        sampler.bind(space)
+        generator = keras.random.SeedGenerator(0)
+        draw = tf.function(lambda: sampler.sample(tf.constant(mask), generator))
+        paths = [draw().numpy() for _ in range(300)]
+        counts[reject] = sum(not bool(space.path_connected(tf.constant(p))) for p in paths)
+    assert counts[False] > 3 and counts[True] == 0  # ~3 % of uniform paths are cut off
+    restored = UniformPathSampler.from_config(UniformPathSampler(reject_disconnected=True).get_config())
+    assert restored.reject_disconnected
+    with pytest.raises(ValueError, match="path_connected"):
+        UniformPathSampler(reject_disconnected=True).bind(kerasnas.spaces.MobileNetSpace())
