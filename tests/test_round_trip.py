@@ -89,6 +89,13 @@ CASES = {
         pa_callbacks,
         mask={"2<-1": ["none", "nor_conv_3x3"]},
     ),
+    # GM-NAS' RSWS base: paths that cut NB201's output off are redrawn.
+    "uniform-reject-disconnected": Case(
+        lambda: tiny_space().build_supernet(
+            path_sampler=kerasnas.sampling.UniformPathSampler(reject_disconnected=True, name="path_sampler"),
+            seed=1,
+        )
+    ),
     "mobilenet-uniform": Case(
         lambda: mobilenet().build_supernet(seed=1, bn="standard"), **MOBILENET
     ),
@@ -201,3 +208,36 @@ def test_every_path_sampler_has_a_round_trip_case():
         and obj is not kerasnas.sampling.PathSampler
     }
     assert samplers <= covered, samplers - covered
+
+
+def test_few_shot_tree_round_trip(tmp_path):
+    # A tree is its directory: FewShotSupernet.load rebuilds it with the same
+    # nodes, every leaf computes what it computed, and both continue alike.
+    import shutil
+
+    from kerasnas import fewshot
+
+    keras.utils.set_random_seed(0)
+    case = Case(None)
+    x, data = training_data(case, seed=0)
+    supernet = compile_sgd(tiny_space().build_supernet(seed=1))
+    tree = fewshot.FewShotSupernet(supernet, tmp_path / "a", split_epochs=[1], matcher_options={"repeats": 2})
+    tree.fit(data, epochs=2)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    loaded = fewshot.FewShotSupernet.load(tmp_path / "b")
+    assert loaded.tree.nodes == tree.tree.nodes and len(loaded.tree.leaves()) == 2
+    archs = sample_paths(supernet.space, 6)
+    assert len({tree.leaf_for(a)["id"] for a in archs}) == 2
+    for arch in archs:
+        outputs = []
+        for t in (tree, loaded):
+            with t.activate_for(arch).fixed(arch):
+                outputs.append(t.supernet.predict(x, verbose=0))
+        np.testing.assert_allclose(outputs[1], outputs[0], atol=1e-6)
+    _, more = training_data(case, seed=1)
+    for t in (tree, loaded):
+        t.fit(more, epochs=3)
+    for leaf in tree.tree.leaves():
+        states = [variables_by_path(t.activate(leaf["id"])) for t in (tree, loaded)]
+        for path, value in states[0].items():
+            np.testing.assert_allclose(states[1][path], value, atol=1e-6, err_msg=path)
