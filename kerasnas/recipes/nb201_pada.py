@@ -13,6 +13,12 @@ supernets' ranking on 1,024 training images as "[fit]" rows),
 256, SGD 0.05 cosine, wd 2.5e-4, clip 5, batch-statistics BN, all 15,625
 architectures on the CIFAR-10 test set with batch 512).
 
+Measured on the `cifar10-subset` proxy (seeds 0-2, 1,000 architectures,
+held-out KT by loss on the 1,017 test images, mean ± std): SPOS 0.327 ±
+0.035, DA 0.414 ± 0.019, PA 0.612 ± 0.038, PA&DA 0.644 ± 0.010; parameter
+count 0.594. On 1,024 training images ([fit]): 0.301, 0.348, 0.644, 0.661.
+The paper's ordering SPOS < DA < PA < PA&DA holds on every seed (README).
+
 Outputs: `output/<method>/seed_<s>/` (each run, see `nb201_rank`),
 `output/table.json`, `output/table.txt` and `output/kt_over_epochs.png`.
 
