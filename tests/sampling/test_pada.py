@@ -185,8 +185,12 @@ def test_zero_smoothing_reproduces_spos_exactly():
     # The same paths and samples: equal up to float rounding (the two graphs
     # differ, and so may their kernels' summation order; a different path
     # or sample moves weights by ~1e-2).
-    for a, b in zip(pada, spos):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    # A conv bias feeding a batch-statistics BN has a true gradient of 0: its
+    # value is rounding noise amplified by momentum, only checked to stay small.
+    names = [v.path for v in supernet.network.weights]
+    for name, a, b in zip(names, pada, spos):
+        noise_only = name.endswith("conv/bias")
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-3 if noise_only else 1e-5, err_msg=name)
 
 
 def test_checkpoint_resume_restores_both_samplers(tmp_path):
