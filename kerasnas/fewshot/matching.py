@@ -97,8 +97,7 @@ class GradientMatcher:
         variables = supernet.network_variables
         self._base = [self._in_base(v) for v in variables]
         self._owners = [supernet.candidate_owner(v) for v in variables]
-        sizes = [int(np.prod(v.shape)) for v in variables]
-        self._offsets = np.cumsum([0] + sizes)
+        self._sizes = [int(np.prod(v.shape)) for v in variables]
         self._shapes = [tuple(v.shape) for v in variables]
 
     def _in_base(self, variable):
@@ -178,9 +177,7 @@ class GradientMatcher:
                 f"Cannot split choice {label!r}: it has one option left ({options})."
             )
         indices = [all_options.index(o) for o in options]
-        keep = np.concatenate(
-            [np.full(self._offsets[k + 1] - self._offsets[k], k_keep) for k, k_keep in enumerate(self._keep(position))]
-        )
+        keep = np.repeat(self._keep(position), self._sizes)  # per weight -> per scalar
         if self._function is None:
             self._function = self._make_function()
         generator = keras.random.SeedGenerator(

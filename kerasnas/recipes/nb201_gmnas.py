@@ -34,6 +34,7 @@ kerasnas train --recipe nb201-gmnas --preset smoke
 ```
 """
 
+import csv
 import shutil
 from pathlib import Path
 
@@ -147,20 +148,18 @@ def train_tree(supernet, config, output, resume, overwrite, verbose, steps_per_e
     return few_shot, history, node_epochs * steps_per_epoch
 
 
-def best_found(result, benchmark_path):
+def best_found(result, benchmarks):
     """The top architecture of a run's own ranking (`scores.csv`), with its
-    NAS-Bench-201 test accuracy on each data set."""
-    import csv
-
+    NAS-Bench-201 test accuracy on each data set of `benchmarks`
+    (`{dataset: NasBench201}`)."""
     with open(Path(result["output"]) / "scores.csv") as f:
         rows = list(csv.DictReader(f))
     key = "loss" if result["config"]["score"] == "loss" else "accuracy"
     pick = min if key == "loss" else max
     best = pick(rows, key=lambda r: float(r[key]))
-    accuracies = {}
-    for dataset in ("cifar10", "cifar100", "ImageNet16-120"):
-        benchmark = NasBench201Benchmark(benchmark_path, dataset=dataset)
-        accuracies[dataset] = float(benchmark.query(best["arch"])["test_acc"])
+    accuracies = {
+        dataset: float(benchmark.query(best["arch"])["test_acc"]) for dataset, benchmark in benchmarks.items()
+    }
     return {"arch": best["arch"], "test_acc": accuracies}
 
 
@@ -169,6 +168,10 @@ def run(config, methods, seeds, output, resume=False, overwrite=False, verbose=2
     output = Path(output)
     for method in methods:  # every config checked before anything trains
         method_config(config, method)
+    benchmarks = {  # read once for every run's best architecture
+        dataset: NasBench201Benchmark(config["benchmark"], dataset=dataset)
+        for dataset in ("cifar10", "cifar100", "ImageNet16-120")
+    }
     results = {}
     for method in methods:
         results[method] = {}
@@ -179,7 +182,7 @@ def run(config, methods, seeds, output, resume=False, overwrite=False, verbose=2
                 resume=resume, overwrite=overwrite, verbose=verbose,
             )
             result["output"] = str(directory)
-            result["best_found"] = best_found(result, config["benchmark"])
+            result["best_found"] = best_found(result, benchmarks)
             results[method][seed] = result
     table = nb201_pada.make_table(results, METRICS)
     table["best_found"] = {
