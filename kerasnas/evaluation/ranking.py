@@ -167,6 +167,7 @@ class ArchitectureScorer:
                 "Invalid value for argument `data`. Expected a finite dataset "
                 "(an evaluation set). Received: an infinite dataset (use .take(n))"
             )
+        check_finite_weights(supernet)
         self.supernet = supernet
         self.strategy = supernet.distribute_strategy
         self.replicas = self.strategy.num_replicas_in_sync
@@ -226,6 +227,9 @@ class ArchitectureScorer:
         for x, y in self.batches:
             totals += np.asarray(function(x, y), dtype="float64")
         correct, loss, count = totals
+        if not np.isfinite(loss):
+            # Non-finite logits: argmax would still "hit" some labels.
+            return float("nan"), float(loss / count)
         return float(correct / count), float(loss / count)
 
     def _evaluate(self):
@@ -251,6 +255,21 @@ class ArchitectureScorer:
 
             self._eval_function = function
         return self._eval_function
+
+
+def check_finite_weights(supernet):
+    """Raises `FloatingPointError` when any weight or BN statistic of
+    `supernet` is NaN or infinite (its training diverged): every score
+    would be meaningless."""
+    variables = list(supernet.network_variables) + list(supernet._bn_statistics())
+    bad = [v for v in variables if not np.all(np.isfinite(ops.convert_to_numpy(v)))]
+    if bad:
+        raise FloatingPointError(
+            f"The supernet's weights are not finite ({len(bad)} of {len(variables)} "
+            f"variables, e.g. {bad[0].path!r}): its training diverged, and every "
+            "architecture would score NaN. Restore a checkpoint from before the "
+            "divergence (training stops at the first non-finite loss and keeps it)."
+        )
 
 
 def read_results(path):

@@ -159,6 +159,13 @@ def main(argv=None, prog="nb201_pada"):
     """Command-line entry point; returns the table dict."""
     parser = build_parser(prog)
     args = nb201_spos.parse_args(parser, argv)
+    if args.method is not None:
+        # Inherited from nb201_rank (one method per run): here it would be
+        # silently overridden by --methods.
+        parser.error(
+            f"argument --method: not allowed here (it would run every method of "
+            f"--methods); use --methods {args.method}"
+        )
     config = nb201_spos.config_from_args(args, PRESETS)
     output = Path(args.output or Path("runs") / "nb201_pada" / args.preset)
     seeds = args.seeds or [config["seed"]]

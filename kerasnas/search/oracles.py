@@ -177,6 +177,23 @@ class ArchOracle(keras_tuner.Oracle):
                 return left[int(rng.integers(len(left)))]
         return None
 
+    def _check_consecutive_failures(self):
+        """keras-tuner fails a trial whose score is NaN and stops the search
+        after `max_consecutive_failed_trials` failures in a row with a bare
+        RuntimeError: when those failures are NaN scores, say so."""
+        try:
+            super()._check_consecutive_failures()
+        except RuntimeError as error:
+            last = [self.trials[t] for t in self.end_order[-self.max_consecutive_failed_trials:]]
+            if last and all(t.score is not None and not np.isfinite(t.score) for t in last):
+                raise FloatingPointError(
+                    f"Search stopped: the last {len(last)} trials in a row scored "
+                    f"{last[-1].score} ({self.objective.name}). Check that the "
+                    "supernet's weights are finite (its training may have "
+                    "diverged) and that the validation data holds no NaN."
+                ) from error
+            raise
+
     # === Results ===
     def completed_trials(self):
         """Completed trials with a finite score, in the order they ended."""

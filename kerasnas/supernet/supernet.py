@@ -7,6 +7,7 @@ import tensorflow as tf
 from keras import ops
 
 from kerasnas.api_export import kerasnas_export
+from kerasnas.callbacks.non_finite import StopOnNonFiniteLoss
 from kerasnas.layers import BatchNorm
 from kerasnas.layers import Choice
 from kerasnas.layers import calibration_scope
@@ -369,7 +370,18 @@ class Supernet(keras.Model):
         return tf.equal(self.active_path.value[position], option)
 
     def fit(self, x=None, y=None, **kwargs):
+        """`keras.Model.fit`; a loss that turns NaN or infinite stops it
+        with a `kerasnas.callbacks.NonFiniteLossError` naming the epoch, step
+        and path (a `StopOnNonFiniteLoss` is added unless the callbacks hold
+        one or a `keras.callbacks.TerminateOnNaN`)."""
         self._check_labels(x, y)
+        callbacks = kwargs.get("callbacks")
+        if not isinstance(callbacks, keras.callbacks.CallbackList):
+            callbacks = list(callbacks or [])
+            if not any(isinstance(c, (StopOnNonFiniteLoss, keras.callbacks.TerminateOnNaN)) for c in callbacks):
+                # First: it raises before any later callback sees the step.
+                callbacks.insert(0, StopOnNonFiniteLoss())
+            kwargs["callbacks"] = callbacks
         return super().fit(x, y, **kwargs)
 
     def evaluate(self, x=None, y=None, **kwargs):

@@ -89,3 +89,12 @@ def test_cli_ranks_and_searches_a_recipe_supernet(pada_run, method, tmp_path, ca
     ]) == 0
     found = json.loads((tmp_path / "search" / "search.json").read_text())
     assert len(found["trials"]) == 4
+
+
+def test_pada_recipe_refuses_the_single_method_flag(tmp_path, capsys):
+    # --method comes from nb201_rank's parser: here it used to be accepted
+    # and ignored (every method of --methods ran).
+    with pytest.raises(SystemExit):
+        nb201_pada.main(["--preset", "smoke", "--method", "pa", "--output", str(tmp_path)])
+    assert "use --methods pa" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())

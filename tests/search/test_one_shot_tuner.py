@@ -120,3 +120,34 @@ def test_one_shot_tuner_rejects_bad_input(trained, tmp_path):
         OneShotTuner(supernet, RandomArchOracle(space), valid, bn_calibration_steps=2, directory=tmp_path)
     with pytest.raises(ValueError, match="supernet"):
         OneShotTuner(keras.Sequential(), RandomArchOracle(space), valid, directory=tmp_path)
+
+
+def test_a_search_whose_scores_are_all_nan_stops(tmp_path):
+    # Weights fine, validation images NaN: every trial scores NaN (accuracy
+    # too: NaN logits would still "hit" the labels argmax lands on). A space
+    # without 'none' so that no cell can cut the NaN off.
+    space = tiny_space(ops=("skip_connect", "nor_conv_3x3"))
+    supernet = compile_sgd(space.build_supernet(seed=0, bn="standard"))
+    x = np.full((16, 8, 8, 3), np.nan, "float32")
+    valid = tf.data.Dataset.from_tensor_slices((x, np.zeros(16, "int64"))).batch(8)
+    oracle = RandomArchOracle(space, max_trials=12, seed=0)
+    tuner = OneShotTuner(supernet, oracle, valid, directory=tmp_path, project_name="nan")
+    with pytest.raises(FloatingPointError, match=r"last 3 trials in a row scored nan \(val_accuracy\)"):
+        tuner.search(verbose=0)
+    assert len(oracle.end_order) == 3  # stopped at once, not after 12
+
+
+def test_a_diverged_supernet_is_refused_before_any_trial(trained, tmp_path):
+    space, supernet, train, valid = trained
+    variable = supernet.network_variables[0]
+    saved = variable.numpy()
+    try:
+        variable.assign(np.full(saved.shape, np.nan, saved.dtype))
+        tuner = make_tuner(trained, tmp_path)
+        with pytest.raises(FloatingPointError, match="weights are not finite.*diverged"):
+            tuner.search(verbose=0)
+        assert not tuner.oracle.end_order
+        with pytest.raises(FloatingPointError, match="weights are not finite"):
+            kerasnas.evaluation.rank_architectures(supernet, [space.sample(0)], valid, verbose=0)
+    finally:
+        variable.assign(saved)
