@@ -100,6 +100,10 @@ def build_parser():
     rank.add_argument("--score", default="accuracy", choices=("accuracy", "loss"),
                       help="what ranks an architecture on those images (default: accuracy)")
     rank.add_argument("--num-archs", default="1000", help="how many architectures (an int or 'all')")
+    rank.add_argument("--classes", default="exact", choices=("exact", "isomorphic", "none"),
+                      help="score each equivalence class once: exact (default; cells equal "
+                      "up to ops that cannot reach the output, the same scores), isomorphic "
+                      "(NAS-Bench-201's 6,466 classes, approximate in a supernet) or none")
     rank.add_argument("--arch-seed", type=int, default=0, help="seed of the architecture sample")
     rank.add_argument("--batch-size", type=int, default=256, help="evaluation batch size")
     rank.add_argument("--image-size", type=int, help="resize images (default: the supernet's input size)")
@@ -264,6 +268,7 @@ def rank_command(args, parser):
         bn_calibration_data=calibration, bn_calibration_steps=steps,
         title=f"{os.path.basename(args.checkpoint)} on {args.data} {args.split}",
         score=args.score,
+        classes=None if args.classes == "none" else args.classes,
         scored_on={"split": args.split, "images": nas_data.info(args.data)["num_examples"][args.split]},
     )
     print(f"Ranking of {report['n']} architectures by {args.score} on {args.data} "

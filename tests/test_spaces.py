@@ -141,3 +141,18 @@ def test_space_config_round_trip():
     space = kerasnas.spaces.NasBench201(num_classes=7, channels=8, ops=("none", "nor_conv_3x3"))
     assert kerasnas.spaces.NasBench201.from_config(space.get_config()) == space
     assert len(list(itertools.islice(space.enumerate(), 5))) == 5
+
+
+def test_nb201_equivalence_classes_match_the_known_counts():
+    # NAS-Bench-201 reports 6,466 unique cells of 15,625 (xautodl's
+    # to_unique_str with zeros considered); ignoring ops on edges that
+    # cannot reach the output alone leaves 12,205.
+    space = kerasnas.spaces.NasBench201()
+    archs = list(space.enumerate())
+    assert len({space.equivalence_key(a) for a in archs}) == 12205
+    assert len({space.equivalence_key(a, "isomorphic") for a in archs}) == 6466
+    resnet = space.from_string("|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|")
+    assert space.equivalence_key(resnet) == tuple(resnet.values())  # every edge live
+    # A space without 'none' has no dead edge: classes are the architectures.
+    conv = kerasnas.spaces.NasBench201(ops=("nor_conv_1x1", "nor_conv_3x3"))
+    assert len({conv.equivalence_key(a) for a in conv.enumerate()}) == 64

@@ -42,6 +42,7 @@ def rank_architectures(
     results_path=None,
     verbose=1,
     score="accuracy",
+    classes="exact",
 ):
     """Top-1 accuracy (or another `score`) of every architecture in `archs`
     with the supernet's weights: the supernet's predicted ranking.
@@ -77,6 +78,16 @@ def rank_architectures(
         verbose: 1 shows a progress bar, 0 nothing.
         score: `"accuracy"` (top-1, in [0, 1]) or `"loss"` (the negative
             mean cross-entropy, so that higher is better either way).
+        classes: architectures of one class of
+            `space.equivalence_key(arch, classes)` are scored once and every
+            member reported with that score (and written to `results_path`).
+            `"exact"` (default) merges only architectures that compute the
+            same function in the supernet (NAS-Bench-201: ops on edges that
+            cannot reach the output ignored; 12,205 of 15,625 cells), so the
+            scores are those of scoring every member; `"isomorphic"`
+            (NAS-Bench-201's 6,466 classes) is an approximation in a
+            supernet (see `NasBench201.equivalence_key`); None scores every
+            architecture.
 
     Returns:
         numpy float array, the score of each architecture, in the order of
@@ -98,22 +109,27 @@ def rank_architectures(
     todo = [i for i, k in enumerate(keys) if k not in done]
     if few_shot is not None:  # leaf by leaf: each leaf's state loaded once
         todo = [i for group in few_shot.group_by_leaf([archs[i] for i in todo]).values() for i in (todo[j] for j in group)]
+    groups = _classes(space, archs, keys, todo, done, classes, few_shot)
     scorer = ArchitectureScorer(supernet, data, bn_calibration_data, bn_calibration_steps)
     progress = keras.utils.Progbar(len(archs), unit_name="arch") if verbose else None
-    if progress is not None and len(archs) - len(todo):
-        progress.update(len(archs) - len(todo))
+    count = len(archs) - len(todo)
+    if progress is not None and count:
+        progress.update(count)
     writer = _ResultWriter(results_path) if results_path else None
     try:
         with scorer:
-            for count, i in enumerate(todo, 1):
-                if few_shot is not None:
-                    few_shot.activate_for(archs[i])
-                accuracy, loss = scorer.score(archs[i])
-                done[keys[i]] = (accuracy, loss)
-                if writer is not None:
-                    writer.append(keys[i], accuracy, loss)
+            for members, known in groups:
+                if known is None:
+                    if few_shot is not None:
+                        few_shot.activate_for(archs[members[0]])
+                    known = scorer.score(archs[members[0]])
+                for i in members:
+                    done[keys[i]] = known
+                    if writer is not None:
+                        writer.append(keys[i], *known)
+                count += len(members)
                 if progress is not None:
-                    progress.update(len(archs) - len(todo) + count, [("accuracy", accuracy)])
+                    progress.update(count, [("accuracy", known[0])])
     finally:
         if writer is not None:
             writer.close()
@@ -125,6 +141,29 @@ def rank_architectures(
 
 
 SCORES = ("accuracy", "loss")
+
+
+def _classes(space, archs, keys, todo, done, rule, few_shot):
+    """`[(member indices, known (accuracy, loss) or None)]` covering `todo`:
+    one entry per equivalence class (within a few-shot leaf), in order of
+    first appearance; `known` is the score of a member already done."""
+    if rule is None:
+        return [([i], None) for i in todo]
+    space.check_equivalence_rule(rule)
+
+    def class_key(i):
+        leaf = few_shot.leaf_for(archs[i])["id"] if few_shot is not None else None
+        return leaf, space.equivalence_key(archs[i], rule)
+
+    pending = set(todo)
+    known = {}
+    for i, key in enumerate(keys):
+        if i not in pending and key in done:
+            known.setdefault(class_key(i), done[key])
+    groups = {}
+    for i in todo:
+        groups.setdefault(class_key(i), []).append(i)
+    return [(members, known.get(key)) for key, members in groups.items()]
 
 
 def check_score(score):

@@ -25,6 +25,7 @@ def rank_and_report(
     verbose=1,
     score="accuracy",
     scored_on=None,
+    classes="exact",
 ):
     """Scores `archs` on `supernet`, compares with `benchmark`, writes files.
 
@@ -58,6 +59,8 @@ def rank_and_report(
         scored_on: optional description of the scoring images (e.g.
             `{"split": "search_valid", "images": 2543, "held_out": True}`),
             kept in the report.
+        classes: equivalence classes scored once each (see
+            `rank_architectures`); recorded in the report.
 
     Returns:
         The report dict (as in `report.json`).
@@ -74,6 +77,7 @@ def rank_and_report(
         results_path=output / "scores.csv",
         verbose=verbose,
         score=score,
+        classes=classes,
     ) * (100.0 if score == "accuracy" else 1.0)
     baselines = {name: benchmark.table(strings, name) for name in ("params", "flops")}
     report = metrics.ranking_report(predicted, true, baselines=baselines)
@@ -81,6 +85,7 @@ def rank_and_report(
     report[f"mean_predicted_{score}"] = float(np.mean(predicted) if score == "accuracy" else -np.mean(predicted))
     report["bn_calibration_steps"] = int(bn_calibration_steps or 0)
     report["score"] = score
+    report["classes"] = classes
     if scored_on is not None:
         report["scored_on"] = dict(scored_on)
     with open(output / "ranking.csv", "w", newline="") as f:

@@ -128,6 +128,30 @@ class SearchSpace:
             arch[label] = max(options, key=lambda o: (row[o], -options.index(o)))
         return arch
 
+    # Rules of `equivalence_key` this space implements.
+    equivalence_rules = ("exact",)
+
+    def equivalence_key(self, arch, rule="exact"):
+        """A hashable key equal for architectures that compute the same
+        function in a supernet, so that scoring can compute one per class.
+
+        `"exact"`: architectures that differ only in options that cannot
+        change the output, whatever the weights (here: none; NAS-Bench-201
+        ignores ops on edges that cannot reach the output). Spaces may offer
+        more rules (`equivalence_rules`).
+        """
+        self.check_equivalence_rule(rule)
+        return tuple(self.encode(arch))
+
+    def check_equivalence_rule(self, rule):
+        if rule not in self.equivalence_rules:
+            raise ValueError(
+                f"Invalid value for argument `rule`. Expected one of "
+                f"{list(self.equivalence_rules)} for {type(self).__name__}. "
+                f"Received: rule={rule!r}"
+            )
+        return rule
+
     def enumerate(self):
         """Every architecture of the space, in lexicographic index order."""
         labels = list(self._choices)

@@ -108,3 +108,60 @@ def test_loss_score_ranks_by_the_negative_mean_loss(trained):
     np.testing.assert_allclose(losses, expected, rtol=1e-5)
     with pytest.raises(ValueError, match="argument `score`"):
         kerasnas.evaluation.rank_architectures(supernet, archs[:1], data, verbose=0, score="auc")
+
+
+def _dead_edge_family(space):
+    """Architectures that differ only in ops on edges that cannot reach the
+    output (node 2 feeds nothing: 3<-2 is none), plus one that differs on a
+    live edge."""
+    base = {"1<-0": "nor_conv_3x3", "2<-0": "none", "2<-1": "none", "3<-0": "skip_connect",
+            "3<-1": "nor_conv_1x1", "3<-2": "none"}
+    family = [dict(base, **{"2<-0": a, "2<-1": b}) for a, b in
+              [("none", "none"), ("nor_conv_3x3", "avg_pool_3x3"), ("nor_conv_1x1", "skip_connect")]]
+    live = dict(base, **{"3<-1": "nor_conv_3x3"})
+    return [space.to_string(a) for a in family + [live]]
+
+
+def test_equivalence_classes_score_once_and_equal_every_member(trained, tmp_path, monkeypatch):
+    supernet, data, archs = trained
+    space = supernet.space
+    family = _dead_edge_family(space)
+    mixed = family[:2] + archs[:3] + family[2:]
+    kwargs = dict(bn_calibration_data=data, bn_calibration_steps=2, verbose=0)
+    every = kerasnas.evaluation.rank_architectures(supernet, mixed, data, classes=None, **kwargs)
+
+    original = ranking.ArchitectureScorer.score
+    scored = []
+    monkeypatch.setattr(ranking.ArchitectureScorer, "score",
+                        lambda self, arch: scored.append(space.to_string(arch)) or original(self, arch))
+    merged = kerasnas.evaluation.rank_architectures(
+        supernet, mixed, data, classes="exact", results_path=tmp_path / "s.csv", **kwargs)
+    np.testing.assert_allclose(merged, every, rtol=0, atol=1e-7)
+    assert scored == [family[0]] + archs[:3] + [family[3]]  # the 3 dead-edge variants once
+    assert len(set(every[[0, 1, 5]])) == 1 and every[6] != every[0]  # ... and they do tie
+    assert sorted(ranking.read_results(tmp_path / "s.csv")) == sorted(mixed)  # every member reported
+
+    # Resume: a member already in the file gives its class's score unscored.
+    scored.clear()
+    again = kerasnas.evaluation.rank_architectures(
+        supernet, [family[2], family[1]], data, results_path=tmp_path / "s.csv", **kwargs)
+    assert scored == [] and again[0] == merged[0]
+    partial = tmp_path / "partial.csv"
+    partial.write_text(f"arch,accuracy,loss\n{family[1]},0.5,1.25\n")
+    again = kerasnas.evaluation.rank_architectures(
+        supernet, [family[1], family[2]], data, results_path=partial, **kwargs)
+    assert scored == [] and list(again) == [0.5, 0.5]
+
+    # NAS-Bench-201's isomorphism classes: fewer computations, an approximation.
+    scored.clear()
+    # A skip on 1<-0 makes node 1 the input: conv3 on 3<-0 + conv1 on 3<-1
+    # is conv1 on 3<-0 + conv3 on 3<-1 with the weights relabelled.
+    swapped = {"1<-0": "skip_connect", "2<-0": "none", "2<-1": "none",
+               "3<-0": "nor_conv_3x3", "3<-1": "nor_conv_1x1", "3<-2": "none"}
+    twin = dict(swapped, **{"3<-0": "nor_conv_1x1", "3<-1": "nor_conv_3x3"})
+    pair = [space.to_string(swapped), space.to_string(twin)]
+    assert space.equivalence_key(swapped) != space.equivalence_key(twin)
+    iso = kerasnas.evaluation.rank_architectures(supernet, pair, data, classes="isomorphic", **kwargs)
+    assert scored == pair[:1] and iso[0] == iso[1]
+    with pytest.raises(ValueError, match="rule.*'exact', 'isomorphic'.*Received: rule='graph'"):
+        kerasnas.evaluation.rank_architectures(supernet, pair, data, classes="graph", verbose=0)

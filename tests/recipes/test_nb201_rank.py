@@ -61,6 +61,13 @@ def test_cli_rank_matches_the_recipe_and_resumes(rank_run, tmp_path, capsys):
     before = (tmp_path / "report.json").read_text()
     assert cli.main(argv) == 0
     assert (tmp_path / "report.json").read_text() == before
+    assert json.loads(before)["classes"] == "exact"
+    # Every architecture scored alone: the same scores (exact classes).
+    assert cli.main(argv[:-1] + [str(tmp_path / "every"), "--classes", "none"]) == 0
+    with open(tmp_path / "every" / "ranking.csv") as f:
+        every = list(csv.DictReader(f))
+    np.testing.assert_allclose([float(r["predicted"]) for r in every],
+                               [float(r["predicted"]) for r in cli_rows], atol=1e-4)
 
 
 @pytest.mark.parametrize("extra, message", [
