@@ -89,6 +89,13 @@ CASES = {
         pa_callbacks,
         mask={"2<-1": ["none", "nor_conv_3x3"]},
     ),
+    # bfloat16 compute; weights, BN statistics and importance scores float32.
+    "pa-shared-mixed-bfloat16": Case(
+        lambda: tiny_space().build_supernet(
+            path_sampler=pa(), seed=1, bn="standard", dtype_policy="mixed_bfloat16"
+        ),
+        pa_callbacks,
+    ),
     # GM-NAS' RSWS base: paths that cut NB201's output off are redrawn.
     "uniform-reject-disconnected": Case(
         lambda: tiny_space().build_supernet(

@@ -108,6 +108,9 @@ class BatchNorm(keras.layers.Layer):
                 "Invalid value for argument `momentum`. Expected a float in "
                 f"[0, 1]. Received: momentum={momentum}"
             )
+        # Statistics and affine parameters are read in float32 under a mixed
+        # policy (no autocast to the compute dtype; see `call`).
+        kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.affine = bool(affine)
         self.track_running_stats = bool(track_running_stats)
@@ -120,10 +123,10 @@ class BatchNorm(keras.layers.Layer):
         shape = (input_shape[-1],)
         if self.affine:
             self.gamma = self.add_weight(
-                shape=shape, name="gamma", initializer="ones"
+                shape=shape, name="gamma", initializer="ones", autocast=False
             )
             self.beta = self.add_weight(
-                shape=shape, name="beta", initializer="zeros"
+                shape=shape, name="beta", initializer="zeros", autocast=False
             )
         if self.track_running_stats:
             # On-read synchronization: each replica updates its own copy
@@ -140,10 +143,22 @@ class BatchNorm(keras.layers.Layer):
             trainable=False,
             synchronization="on_read",
             aggregation="mean",
+            autocast=False,
             name=name,
         )
 
     def call(self, inputs, training=None):
+        # Under a mixed policy, moments, normalization and statistics are
+        # float32 (low-precision moments lose the small variances); the
+        # output has the layer's compute dtype. Float32 runs are unchanged.
+        if keras.backend.standardize_dtype(inputs.dtype) in ("float16", "bfloat16"):
+            inputs = ops.cast(inputs, "float32")
+        outputs = self._call(inputs, training)
+        if keras.backend.standardize_dtype(outputs.dtype) != self.compute_dtype:
+            outputs = ops.cast(outputs, self.compute_dtype)
+        return outputs
+
+    def _call(self, inputs, training):
         axes = tuple(range(len(inputs.shape) - 1))
         if self.virtual_batch_size and (training or not self.track_running_stats):
             return self._ghost_call(inputs, training)

@@ -12,6 +12,7 @@ import keras
 from keras import ops
 
 from kerasnas.api_export import kerasnas_export
+from kerasnas.ops.policy import SublayerPolicy
 from kerasnas.ops.batch_norm import BatchNorm
 
 
@@ -19,7 +20,7 @@ def _bn(affine, name="bn", **bn):
     return BatchNorm(affine=affine, name=name, **bn)
 
 
-class _DartsOp(keras.layers.Layer):
+class _DartsOp(SublayerPolicy, keras.layers.Layer):
     """Config plumbing shared by the DARTS ops."""
 
     def __init__(self, filters, strides=1, affine=True, bn_options=None, **kwargs):

@@ -14,11 +14,12 @@ import keras
 from keras import ops
 
 from kerasnas.api_export import kerasnas_export
+from kerasnas.ops.policy import SublayerPolicy
 from kerasnas.ops.batch_norm import BatchNorm
 
 
 @kerasnas_export("kerasnas.ops.InvertedResidual")
-class InvertedResidual(keras.layers.Layer):
+class InvertedResidual(SublayerPolicy, keras.layers.Layer):
     """MobileNetV2's inverted residual block ("MBConv").
 
     A 1x1 expansion convolution to `expansion * input_channels` channels

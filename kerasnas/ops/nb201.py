@@ -11,6 +11,7 @@ import keras
 from keras import ops
 
 from kerasnas.api_export import kerasnas_export
+from kerasnas.ops.policy import SublayerPolicy
 from kerasnas.ops.batch_norm import BatchNorm
 
 
@@ -22,7 +23,7 @@ class _Op(keras.layers.Layer):
 
 
 @kerasnas_export("kerasnas.ops.ReLUConvBN")
-class ReLUConvBN(keras.layers.Layer):
+class ReLUConvBN(SublayerPolicy, keras.layers.Layer):
     """ReLU, then a convolution, then batch normalization.
 
     As in xautodl, the convolution has a bias exactly when the BN is not
@@ -139,7 +140,7 @@ class AvgPool3x3(_Op):
 
 
 @kerasnas_export("kerasnas.ops.ResNetBasicBlock")
-class ResNetBasicBlock(keras.layers.Layer):
+class ResNetBasicBlock(SublayerPolicy, keras.layers.Layer):
     """The reduction block between NAS-Bench-201 stages (stride 2).
 
     `conv_a` = ReLU-Conv3x3(stride 2)-BN, `conv_b` = ReLU-Conv3x3-BN, the

@@ -7,6 +7,7 @@ import keras
 import numpy as np
 
 from kerasnas.api_export import kerasnas_export
+from kerasnas.ops.policy import logits_policy
 from kerasnas.layers import BatchNorm
 from kerasnas.layers import architecture_input
 from kerasnas.layers import check_choice_type
@@ -332,7 +333,7 @@ class Darts(SearchSpace):
             s0, s1 = s1, cell(s0, s1)
             reduction_prev = reduction
         x = keras.layers.GlobalAveragePooling2D(name="pool")(s1)
-        outputs = keras.layers.Dense(self.num_classes, name="classifier")(x)
+        outputs = keras.layers.Dense(self.num_classes, name="classifier", dtype=logits_policy())(x)
         if name is None:
             name = "darts_supernet_network" if arch is None else "darts_child"
         return keras.Model(inputs if arch is None else images, outputs, name=name)

@@ -3,6 +3,7 @@
 import keras
 
 from kerasnas.api_export import kerasnas_export
+from kerasnas.ops.policy import logits_policy
 from kerasnas.layers import BatchNorm
 from kerasnas.layers import DropPath
 from kerasnas.ops.darts import DartsIdentity
@@ -36,7 +37,7 @@ def build_eval_network(space, arch, channels=36, layers=20, auxiliary=True, name
         if i == 2 * layers // 3:
             aux_input = s1
     x = keras.layers.GlobalAveragePooling2D(name="pool")(s1)
-    logits = keras.layers.Dense(space.num_classes, name="classifier")(x)
+    logits = keras.layers.Dense(space.num_classes, name="classifier", dtype=logits_policy())(x)
     outputs = logits
     if auxiliary:
         outputs = [logits, _auxiliary_head(aux_input, space.num_classes)]
@@ -87,4 +88,4 @@ def _auxiliary_head(x, num_classes):
     x = keras.layers.Conv2D(768, 2, use_bias=False, name="aux_conv2")(x)
     x = keras.layers.ReLU(name="aux_relu2")(BatchNorm(name="aux_bn2")(x))
     x = keras.layers.Flatten(name="aux_flatten")(x)
-    return keras.layers.Dense(num_classes, name="aux_classifier")(x)
+    return keras.layers.Dense(num_classes, name="aux_classifier", dtype=logits_policy())(x)

@@ -6,6 +6,7 @@ import keras
 
 from kerasnas import ops as nas_ops
 from kerasnas.api_export import kerasnas_export
+from kerasnas.ops.policy import logits_policy
 from kerasnas.layers import BatchNorm
 from kerasnas.layers import architecture_input
 from kerasnas.layers import check_choice_type
@@ -374,7 +375,7 @@ class NasBench201(SearchSpace):
         x = BatchNorm(name="lastact_bn", **bn_opts["head"])(x)
         x = keras.layers.ReLU(name="lastact_relu")(x)
         x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-        outputs = keras.layers.Dense(self.num_classes, name="classifier")(x)
+        outputs = keras.layers.Dense(self.num_classes, name="classifier", dtype=logits_policy())(x)
         if name is None:
             name = "nb201_supernet_network" if arch is None else "nb201_child"
         return keras.Model(inputs if arch is None else images, outputs, name=name)

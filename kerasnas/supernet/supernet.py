@@ -11,6 +11,8 @@ from kerasnas.callbacks.non_finite import StopOnNonFiniteLoss
 from kerasnas.layers import BatchNorm
 from kerasnas.layers import Choice
 from kerasnas.layers import calibration_scope
+from kerasnas.ops.policy import dtype_policy_scope
+from kerasnas.ops.policy import policy_name
 from kerasnas.sampling import PathSampler
 from kerasnas.sampling import UniformPathSampler
 from kerasnas.spaces import SearchSpace
@@ -48,6 +50,11 @@ class Supernet(keras.Model):
         seed: seed of the path sampling (int or None).
         weight_decay: coupled L2 weight decay.
         clip_norm: global gradient-norm clipping, or None.
+        dtype_policy: the network's Keras dtype policy, e.g.
+            `"mixed_bfloat16"` (default: the global policy when built).
+            Logits, losses, BN statistics and moments, α and every variable
+            stay float32 (see `kerasnas.ops.policy`); children extracted
+            inherit it unless `extract(..., dtype_policy=...)` says otherwise.
 
     Example:
 
@@ -73,6 +80,7 @@ class Supernet(keras.Model):
         seed=None,
         weight_decay=0.0,
         clip_norm=None,
+        dtype_policy=None,
         **kwargs,
     ):
         if isinstance(space, dict):
@@ -104,7 +112,9 @@ class Supernet(keras.Model):
         super().__init__(**kwargs)
         self.space = space
         self.network_options = dict(network_options or {})
-        self.network = space.build_network(arch=None, **self.network_options)
+        self.network_dtype_policy = policy_name(dtype_policy)
+        with dtype_policy_scope(self.network_dtype_policy):
+            self.network = space.build_network(arch=None, **self.network_options)
         self.path_sampler = path_sampler
         self.path_sampler.bind(space)
         self.seed = seed
@@ -647,16 +657,24 @@ class Supernet(keras.Model):
                     variable.assign(value)
 
     # === Children ===
-    def extract(self, arch, bn_calibration_data=None, bn_calibration_steps=0, name=None):
+    def extract(
+        self, arch, bn_calibration_data=None, bn_calibration_steps=0, name=None,
+        dtype_policy=None,
+    ):
         """The stand-alone child of `arch` carrying the supernet's weights.
 
         The child is `space.build_network(arch, **network_options)` (same BN
         flavour as the supernet), so its outputs equal the supernet's on that
         path. With `bn_calibration_steps`, the child's BN statistics are
-        recalibrated on `bn_calibration_data` first.
+        recalibrated on `bn_calibration_data` first. `dtype_policy`: the
+        child's (default: the supernet's network's), e.g. `"float32"` for a
+        float32 child of a bfloat16-trained supernet (the weights are
+        float32 either way).
         """
         arch = self.space.validate(arch)
-        child = self.space.build_network(arch=arch, name=name, **self.network_options)
+        policy = self.network_dtype_policy if dtype_policy is None else policy_name(dtype_policy)
+        with dtype_policy_scope(policy):
+            child = self.space.build_network(arch=arch, name=name, **self.network_options)
         transfer_weights(self.network, child)
         if bn_calibration_steps:
             with self.fixed(arch):
@@ -689,6 +707,7 @@ class Supernet(keras.Model):
             "seed": self.seed,
             "weight_decay": self.weight_decay,
             "clip_norm": self.clip_norm,
+            "dtype_policy": self.network_dtype_policy,
         }
 
     @classmethod
