@@ -70,8 +70,9 @@ class EpochCheckpoint(keras.callbacks.Callback):
         for name, value in (logs or {}).items():
             self.history.setdefault(name, []).append(_to_json_number(value))
         save_checkpoint(self.model, self.directory, epoch + 1, self.history, self._state_variables())
-        for path in list_checkpoints(self.directory)[: -self.keep]:
-            os.remove(path)
+        if is_chief(self.model):
+            for path in list_checkpoints(self.directory)[: -self.keep]:
+                os.remove(path)
 
     def restore(self, model):
         """Restores the latest checkpoint of `directory` into `model`.
@@ -124,10 +125,16 @@ def latest_checkpoint(directory):
 def save_checkpoint(model, directory, epoch, history, state_variables=()):
     """Writes `epoch_{epoch:05d}.npz` (and `history.json`) atomically.
 
+    Under `tf.distribute.MultiWorkerMirroredStrategy` every worker calls it
+    (reading the variables takes part in collectives) and only the chief
+    writes: `directory` must be one every worker reads (a shared file
+    system), as `restore` reads it on every worker.
+
     Returns:
         The path of the checkpoint.
     """
-    os.makedirs(directory, exist_ok=True)
+    if is_chief(model):
+        os.makedirs(directory, exist_ok=True)
     optimizer = _optimizer(model)
     model_variables, optimizer_variables = model.variables, optimizer.variables
     state_variables = list(state_variables) + _training_state(model)
@@ -145,10 +152,23 @@ def save_checkpoint(model, directory, epoch, history, state_variables=()):
         for k, variable in enumerate(variables):
             arrays[f"{prefix}_{k:05d}"] = variable.numpy()
     path = os.path.join(directory, f"epoch_{epoch:05d}.npz")
+    if not is_chief(model):
+        # Multi-worker training: every worker read the variables above (reads
+        # of on-read variables are collectives), only the chief writes.
+        return path
     atomic_write(path, lambda f: np.savez(f, **arrays))
     text = json.dumps({"epoch": int(epoch), "history": history}, indent=1)
     atomic_write(os.path.join(directory, "history.json"), lambda f: f.write(text.encode()))
     return path
+
+
+def is_chief(model):
+    """Whether this process writes checkpoints: always, except on the
+    non-chief workers of a multi-worker strategy."""
+    strategy = getattr(model, "distribute_strategy", None)
+    if strategy is None:
+        return True
+    return bool(getattr(strategy.extended, "should_checkpoint", True))
 
 
 def _training_state(model):

@@ -426,14 +426,25 @@ class Supernet(keras.Model):
         # inside the first traced step, and a tf.function that creates
         # variables is traced twice. Building them symbolically first halves
         # the time to the first step (a supernet trace is expensive).
-        if self._distribute_strategy is not None:
-            return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
         if data_batch is None and iterator is not None:
             for _, _, data_iterator in iterator:
                 data_batch = next(data_iterator)
                 break
-        if data_batch is not None:
+        if data_batch is None:
+            return
+        if self._distribute_strategy is None:
             self._symbolic_build(data_batch=data_batch)
+            return
+        # Under a strategy the batch holds per-replica values (Keras' own
+        # version fails on MultiWorkerMirroredStrategy's): the build only
+        # needs their structure, shapes and dtypes, one replica's do.
+        strategy = self._distribute_strategy
+        local = lambda v: (
+            strategy.experimental_local_results(v)[0]
+            if isinstance(v, tf.distribute.DistributedValues) else v
+        )
+        with strategy.scope():
+            self._symbolic_build(data_batch=tf.nest.map_structure(local, data_batch))
 
     def _unpack(self, data):
         """`(x, y, sample_weight, index)`; an integer third element of the
@@ -479,7 +490,7 @@ class Supernet(keras.Model):
         self._apply(self.optimizer, gradients, variables, self.weight_decay)
         if tf.distribute.get_strategy().num_replicas_in_sync > 1:
             self._average_bn_statistics_across_replicas()
-        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+        return _global_logs(self.compute_metrics(x, y, y_pred, sample_weight=sample_weight))
 
     @staticmethod
     def _replica_sum(gradients, variables):
@@ -535,7 +546,7 @@ class Supernet(keras.Model):
             x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False
         )
         self._track_loss(loss, x)
-        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+        return _global_logs(self.compute_metrics(x, y, y_pred, sample_weight=sample_weight))
 
     def predict_step(self, data):
         x, _, _, _ = self._unpack(data)
@@ -719,6 +730,23 @@ class Supernet(keras.Model):
 
 
 _SEED_STATE_KEY = "path_seed_state"
+
+
+def is_multi_worker(strategy):
+    """Whether `strategy` spans several workers
+    (`tf.distribute.MultiWorkerMirroredStrategy` with more than one)."""
+    extended = getattr(strategy, "extended", None)
+    return bool(getattr(extended, "_in_multi_worker_mode", lambda: False)())
+
+
+def _global_logs(logs):
+    """Under a multi-worker strategy, each log as a 1-element vector: Keras
+    reduces a step's logs across workers with `strategy.reduce("MEAN", v,
+    axis=0)`, which fails on scalars and averages these over every replica
+    of every worker (what it computes for the replicas of one worker)."""
+    if not is_multi_worker(tf.distribute.get_strategy()):
+        return logs
+    return {k: tf.reshape(tf.cast(v, "float32"), (1,)) for k, v in logs.items()}
 
 
 def _optimizer_slots(optimizer, variables):
