@@ -7,8 +7,11 @@ Sources:
   3 channels. The train/test split is fixed: a permutation with
   `numpy.random.default_rng(0)`, whose first `n // 5` (359) samples form the
   test set and the other 1,438 the train set (each kept in original order).
-- `"cifar10"`, `"cifar100"`: TensorFlow Datasets (`tfds.load(...,
-  as_supervised=True)`), read fully into memory.
+- `"cifar10"`, `"cifar100"` and any other TensorFlow Datasets image
+  classification dataset with `image` and `label` features (e.g.
+  `"imagenet2012"`, which must be prepared in the TFDS data directory):
+  `load` streams them from TFDS' files (nothing is held in memory beyond the
+  shuffle buffer); `load_arrays` reads a split into NumPy.
 - A path to a `.npz` file with keys `x_train`, `y_train`, `x_test`, `y_test`
   (images `(n, h, w[, c])`, uint8 in [0, 255] or float in [0, 1]).
 
@@ -32,6 +35,11 @@ _TFDS_INFO = {
 }
 _TFDS_SIZES = {"train": 50000, "test": 10000}
 _DIGITS_SEED = 0
+# Normalisation of other TFDS datasets: the ImageNet statistics.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# A streamed split larger than this is shuffled with a buffer of this size.
+STREAM_SHUFFLE_BUFFER = 100_000
 
 
 def _error(name, expected, value):
@@ -51,7 +59,8 @@ def _check_int(name, value, minimum, allow_none=True):
 
 
 def _resolve(name_or_path):
-    """Returns `("digits"|"cifar10"|"cifar100"|"npz", path_or_None)`."""
+    """Returns `("digits"|"cifar10"|"cifar100"|"npz"|"tfds", path or TFDS
+    name or None)`."""
     try:
         text = os.fspath(name_or_path)
     except TypeError:
@@ -61,11 +70,33 @@ def _resolve(name_or_path):
             return text.lower(), None
         if text.endswith(".npz") and os.path.isfile(text):
             return "npz", text
+        if text and not text.endswith(".npz") and os.sep not in text and _tfds_knows(text):
+            return "tfds", text
     raise _error(
         "name_or_path",
-        f"one of {DATASET_NAMES} or the path to an existing .npz file",
+        f"one of {DATASET_NAMES}, a TensorFlow Datasets image-classification "
+        "name (e.g. 'imagenet2012') or the path to an existing .npz file",
         name_or_path,
     )
+
+
+def _tfds_knows(name):
+    try:
+        import tensorflow_datasets as tfds
+
+        return name.split(":")[0] in tfds.list_builders(with_community_datasets=False)
+    except Exception:  # no tensorflow_datasets, or a broken catalog
+        return False
+
+
+def _tfds_name(kind, path):
+    return path if kind == "tfds" else kind
+
+
+def is_streamed(name_or_path):
+    """Whether `load` streams this dataset from TensorFlow Datasets' files
+    (True for every TFDS name) instead of holding it in memory."""
+    return _resolve(name_or_path)[0] in ("cifar10", "cifar100", "tfds")
 
 
 def _check_split(split, allowed=SPLITS):
@@ -103,7 +134,10 @@ def _digits(split):
 def _tfds(name, split, data_dir):
     import tensorflow_datasets as tfds
 
-    ds = tfds.load(name, split=split, as_supervised=True, data_dir=data_dir)
+    ds = tfds.load(
+        name, split=_tfds_split(split, _tfds_splits(name, data_dir)), as_supervised=True,
+        data_dir=data_dir,
+    )
     xs, ys = [], []
     for x, y in tfds.as_numpy(ds.batch(4096)):
         xs.append(x)
@@ -139,7 +173,7 @@ def load_arrays(name_or_path, split="train", data_dir=None):
     elif kind == "npz":
         x, y = _read_npz(path, split)
     else:
-        x, y = _tfds(kind, split, data_dir)
+        x, y = _tfds(_tfds_name(kind, path), split, data_dir)
     return x, np.asarray(y).astype("int64").reshape(-1)
 
 
@@ -159,12 +193,13 @@ def info(name_or_path, data_dir=None):
 
     Args:
         name_or_path: A dataset name or `.npz` path, as in `load`.
-        data_dir: Unused for the built-in sources; kept for symmetry with
-            `load`.
+        data_dir: Optional TensorFlow Datasets data directory (read for
+            TFDS datasets other than CIFAR, whose sizes are known).
 
     Returns:
         A dict with `num_classes` (int), `image_shape` (native
-        `(height, width, channels)`), `num_examples` (a dict mapping each of
+        `(height, width, channels)`; None for sizes that vary, as
+        ImageNet's), `num_examples` (a dict mapping each of
         `"train"`, `"test"`, `"search_train"`, `"search_valid"` to a count),
         `mean` and `std` (per-channel tuples used by `normalize=True`).
 
@@ -174,11 +209,13 @@ def info(name_or_path, data_dir=None):
     kerasnas.data.info("cifar10")["num_examples"]["search_train"]  # 25000
     ```
     """
-    del data_dir
     kind, path = _resolve(name_or_path)
     if kind in _TFDS_INFO:
         classes, mean, std = _TFDS_INFO[kind]
         shape, sizes = (32, 32, 3), dict(_TFDS_SIZES)
+    elif kind == "tfds":
+        classes, shape, sizes = _tfds_info(path, data_dir)
+        mean, std = IMAGENET_MEAN, IMAGENET_STD
     else:
         x_train, y_train = load_arrays(name_or_path, "train")
         _, y_test = load_arrays(name_or_path, "test")
@@ -202,6 +239,108 @@ def info(name_or_path, data_dir=None):
         "mean": mean,
         "std": std,
     }
+
+
+def _tfds_info(name, data_dir):
+    """`(num_classes, image_shape, {"train": n, "test": n})` of a TFDS
+    dataset from its builder's metadata (no download). The "test" split is
+    TFDS' "test", or "validation" where there is none (ImageNet)."""
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder(name, data_dir=data_dir)
+    features = builder.info.features
+    if "image" not in features or "label" not in features:
+        raise _error("name_or_path", "a TFDS dataset with 'image' and 'label' features", name)
+    splits = builder.info.splits
+    sizes = {}
+    for split in ("train", "test"):
+        tfds_split = _tfds_split(split, splits)
+        sizes[split] = int(splits[tfds_split].num_examples) if tfds_split in splits else 0
+    shape = tuple(features["image"].shape)
+    return int(features["label"].num_classes), shape, sizes
+
+
+def _tfds_split(split, splits=None):
+    if split == "test" and splits is not None and "test" not in splits and "validation" in splits:
+        return "validation"
+    return split
+
+
+def stream(name_or_path, split="train", data_dir=None, limit=None, indices_file=None):
+    """A split as an unbatched `tf.data.Dataset` of raw `(image, label,
+    index)` in source order, streamed from a TFDS dataset's files (arrays
+    for the other sources): `index` is the position in the source split
+    (`"train"` for the search halves, which are selected by a membership
+    table), `limit` keeps the first `limit` samples of the split."""
+    kind, path = _resolve(name_or_path)
+    _check_split(split)
+    _check_int("limit", limit, 0)
+    source = "test" if split == "test" else "train"
+    if kind not in ("cifar10", "cifar100", "tfds"):
+        x, y = load_arrays(name_or_path, source, data_dir=data_dir)
+        index = np.arange(len(x), dtype="int64")
+        if split.startswith("search_"):
+            halves = _split_indices(len(x), 0, indices_file)
+            index = halves[0] if split == "search_train" else halves[1]
+        if limit is not None:
+            index = index[:limit]
+        return tf.data.Dataset.from_tensor_slices((x[index], y[index].astype("int64"), index))
+    import tensorflow_datasets as tfds
+
+    name = _tfds_name(kind, path)
+    ds = tfds.load(
+        name, split=_tfds_split(source, _tfds_splits(name, data_dir)), as_supervised=True,
+        shuffle_files=False, data_dir=data_dir,
+    )
+    # Read in order (TFDS interleaves files with cycle length 1 when not
+    # shuffling them), so that the running count is the sample's position.
+    ds = ds.enumerate().map(
+        lambda i, example: (example[0], tf.cast(example[1], tf.int64), i),
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
+    )
+    if split.startswith("search_"):
+        size = info(name_or_path, data_dir)["num_examples"]["train"]
+        halves = _split_indices(size, 0, indices_file)
+        member = np.zeros(size, bool)
+        member[halves[0] if split == "search_train" else halves[1]] = True
+        member = tf.constant(member)
+        ds = ds.filter(lambda x, y, i: tf.gather(member, tf.minimum(i, size - 1)) & (i < size))
+    if limit is not None:
+        ds = ds.take(limit)
+    return ds
+
+
+def random_access(name, split="train", data_dir=None):
+    """A TensorFlow Datasets split as a random-access source
+    (`tfds.data_source`: `len()`, `[i]` -> `{"image", "label", ...}`), read
+    example by example from ArrayRecord files, never held in memory: the
+    source of a `kerasnas.sampling.ImportanceDataSampler` at ImageNet scale.
+    The dataset must be prepared with `file_format="array_record"`."""
+    kind, path = _resolve(name)
+    if kind not in ("cifar10", "cifar100", "tfds"):
+        raise _error("name", "a TensorFlow Datasets name (other sources are arrays: "
+                     "pass them as (images, labels))", name)
+    _check_split(split, ("train", "test"))
+    import tensorflow_datasets as tfds
+
+    tfds_name = _tfds_name(kind, path)
+    tfds_split = _tfds_split(split, _tfds_splits(tfds_name, data_dir))
+    try:
+        return tfds.data_source(tfds_name, split=tfds_split, data_dir=data_dir)
+    except Exception as error:
+        raise ValueError(
+            f"Invalid value for argument `name`. Expected a TFDS dataset prepared "
+            f"with file_format='array_record' (random access). Received: name={name!r} "
+            f"({type(error).__name__}: {error})"
+        ) from None
+
+
+def _tfds_splits(name, data_dir):
+    if name in _TFDS_INFO:
+        return None
+    import tensorflow_datasets as tfds
+
+    return tfds.builder(name, data_dir=data_dir).info.splits
 
 
 def num_classes(name_or_path):
@@ -302,6 +441,7 @@ def load(
     data_dir=None,
     limit=None,
     indices_file=None,
+    shuffle_buffer=None,
 ):
     """Loads an image-classification split as a `tf.data.Dataset`.
 
@@ -321,7 +461,8 @@ def load(
             scalar index; otherwise `(x, y)`.
         batch_size: Optional positive int. Batches (keeping the remainder)
             and prefetches.
-        shuffle: If `True`, shuffles with a buffer of the whole split,
+        shuffle: If `True`, shuffles with a buffer of the whole split
+            (streamed TFDS splits: at most `STREAM_SHUFFLE_BUFFER` samples),
             reshuffling every epoch.
         seed: Optional int seed of the shuffle and augmentation streams: the
             same seed gives the same sequence of epochs.
@@ -337,6 +478,12 @@ def load(
             samples of the split (before shuffling).
         indices_file: Optional official NAS-Bench-201 split file for the
             search splits (see `nb201_split`).
+        shuffle_buffer: Optional positive int, the shuffle buffer's size.
+
+    TensorFlow Datasets sources are streamed from their files in order
+    (`stream`): memory holds the shuffle buffer, not the split, so
+    ImageNet-sized splits load (give `image_size`: their images vary in
+    size).
 
     Returns:
         A `tf.data.Dataset` of `(x, y)` or `(x, y, index)`: `x` float32
@@ -361,25 +508,38 @@ def load(
     if augment and split == "test":
         raise _error("augment", "False for split='test'", augment)
 
-    source = "test" if split == "test" else "train"
-    x, y = load_arrays(name_or_path, source, data_dir=data_dir)
-    if split.startswith("search_"):
-        halves = _split_indices(len(x), 0, indices_file)
-        index = halves[0] if split == "search_train" else halves[1]
+    _check_int("shuffle_buffer", shuffle_buffer, 1)
+    stats = info(name_or_path, data_dir) if (normalize or is_streamed(name_or_path)) else None
+    if is_streamed(name_or_path):
+        if image_size is None and batch_size is not None and None in stats["image_shape"]:
+            raise _error(
+                "image_size", f"an int: {name_or_path}'s images vary in size "
+                f"({stats['image_shape']}) and cannot be batched as they are", image_size,
+            )
+        ds = stream(name_or_path, split, data_dir=data_dir, limit=limit, indices_file=indices_file)
+        size = stats["num_examples"][split]
+        size = min(size, limit) if limit is not None else size
+        buffer = min(size, STREAM_SHUFFLE_BUFFER) if size else STREAM_SHUFFLE_BUFFER
+        scale = 1.0 / 255.0  # TFDS images are uint8
     else:
-        index = np.arange(len(x), dtype="int64")
-    if limit is not None:
-        index = index[:limit]
-    if len(index) != len(x):
-        x, y = x[index], y[index]
-    stats = info(name_or_path) if normalize else None
-
-    ds = tf.data.Dataset.from_tensor_slices((x, y, index))
+        source = "test" if split == "test" else "train"
+        x, y = load_arrays(name_or_path, source, data_dir=data_dir)
+        if split.startswith("search_"):
+            halves = _split_indices(len(x), 0, indices_file)
+            index = halves[0] if split == "search_train" else halves[1]
+        else:
+            index = np.arange(len(x), dtype="int64")
+        if limit is not None:
+            index = index[:limit]
+        if len(index) != len(x):
+            x, y = x[index], y[index]
+        ds = tf.data.Dataset.from_tensor_slices((x, y, index))
+        buffer = max(len(index), 1)
+        scale = 1.0 / 255.0 if np.dtype(x.dtype) == np.uint8 else 1.0
+    if not normalize:
+        stats = None
     if shuffle:
-        ds = ds.shuffle(
-            max(len(index), 1), seed=seed, reshuffle_each_iteration=True
-        )
-    scale = 1.0 / 255.0 if np.dtype(x.dtype) == np.uint8 else 1.0
+        ds = ds.shuffle(shuffle_buffer or buffer, seed=seed, reshuffle_each_iteration=True)
 
     def prepare(image, label, position, element_seed=None):
         image = tf.cast(image, tf.float32) * scale

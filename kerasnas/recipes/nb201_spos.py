@@ -128,12 +128,17 @@ def train_dataset(
         `(dataset, steps_per_epoch)`: a `tf.data.Dataset` of `(x, y)`
         batches, `steps_per_epoch` batches for each epoch in turn.
     """
+    fold_in = tf.random.experimental.stateless_fold_in
+    if nas_data.is_streamed(data):
+        return _streamed_train_dataset(
+            data, batch_size, seed, epochs, initial_epoch, augment, image_size, limit,
+            crop_padding, split, cutout,
+        )
     x, y = split_arrays(data, split)
     if limit is not None:
         x, y = x[:limit], y[:limit]
     preprocess = make_preprocess(data, x.dtype, augment, image_size, crop_padding, cutout)
     images, labels = tf.constant(x), tf.constant(y)
-    fold_in = tf.random.experimental.stateless_fold_in
 
     def example(position, image_seed):
         return preprocess(tf.gather(images, position), tf.gather(labels, position), image_seed)
@@ -152,6 +157,39 @@ def train_dataset(
 
     dataset = tf.data.Dataset.range(initial_epoch, epochs).flat_map(epoch_batches)
     return dataset.prefetch(tf.data.AUTOTUNE), math.ceil(len(y) / batch_size)
+
+
+def _streamed_train_dataset(
+    data, batch_size, seed, epochs, initial_epoch, augment, image_size, limit, crop_padding,
+    split, cutout,
+):
+    """`train_dataset` of a TensorFlow Datasets source, streamed from its
+    files (ImageNet does not fit in memory): epoch `e` shuffles the stream
+    with a buffer (`kerasnas.data.STREAM_SHUFFLE_BUFFER` samples at most)
+    seeded by `(seed, e)` and augments with stateless seeds of `(seed, e,
+    position)`, so a resumed epoch is the uninterrupted one."""
+    info = nas_data.info(data)
+    size = info["num_examples"][split]
+    size = min(size, limit) if limit is not None else size
+    source = nas_data.stream(data, split, limit=limit)
+    preprocess = make_preprocess(data, np.uint8, augment, image_size, crop_padding, cutout)
+    buffer = min(size, nas_data.STREAM_SHUFFLE_BUFFER) if size else nas_data.STREAM_SHUFFLE_BUFFER
+    fold_in = tf.random.experimental.stateless_fold_in
+
+    def epoch_batches(epoch):
+        epoch_seed = fold_in(tf.constant([seed, 0], tf.int64), epoch)
+        shuffle_seed = tf.random.stateless_uniform(
+            (), seed=epoch_seed, minval=0, maxval=2**62, dtype=tf.int64
+        )
+        examples = source.shuffle(buffer, seed=shuffle_seed, reshuffle_each_iteration=False).enumerate()
+        examples = examples.map(
+            lambda k, example: preprocess(example[0], example[1], fold_in(epoch_seed, k + 1)),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
+        )
+        return examples.batch(batch_size)
+
+    dataset = tf.data.Dataset.range(initial_epoch, epochs).flat_map(epoch_batches)
+    return dataset.prefetch(tf.data.AUTOTUNE), max(math.ceil(size / batch_size), 1)
 
 
 def split_arrays(data, split="train"):

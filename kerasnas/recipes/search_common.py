@@ -138,9 +138,10 @@ def calibration_data(data, batch_size, steps, split="train", image_size=None, li
     """`steps` training batches for BN recalibration, the same ones on every
     iteration (a seeded permutation of `split`, no augmentation), so that
     the export recalibrates exactly as the search did."""
+    from kerasnas import data as nas_data
     from kerasnas.recipes import nb201_spos
 
-    size = len(nb201_spos.split_arrays(data, split)[1])
+    size = nas_data.info(data)["num_examples"][split]  # nothing read into memory
     if limit is not None:
         size = min(size, limit)
     epochs = max(1, math.ceil(steps / max(1, math.ceil(size / batch_size))))

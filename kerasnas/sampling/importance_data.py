@@ -38,9 +38,14 @@ class ImportanceDataSampler:
 
     Args:
         source: `(images, labels)` arrays, a `kerasnas.data` name or `.npz`
-            path (its `split` is used), or a `tf.data.Dataset` of unbatched
-            `(x, y)` or `(x, y, index)` examples (read once into memory). A
-            sample's index is its position in the source.
+            path (its `split` is used), a `tf.data.Dataset` of unbatched
+            `(x, y)` or `(x, y, index)` examples (read once into memory), or
+            a random-access source read example by example, never held in
+            memory: any object with `len()` and `[i]` returning `(image,
+            label)` or `{"image": ..., "label": ...}`, e.g.
+            `kerasnas.data.random_access("imagenet2012")` (TFDS'
+            `tfds.data_source`, ArrayRecord files). A sample's index is its
+            position in the source.
         batch_size: training batch size.
         map_fn: optional per-example `(image, label, seed) -> (image,
             label)`; `seed` is a stateless seed (shape (2,)) that depends only
@@ -71,23 +76,37 @@ class ImportanceDataSampler:
                 "Invalid value for argument `batch_size`. Expected a positive int. "
                 f"Received: batch_size={batch_size}"
             )
-        images, labels = _arrays(source, split)
-        if limit is not None:
-            images, labels = images[: int(limit)], labels[: int(limit)]
-        if len(images) != len(labels) or not len(images):
-            raise ValueError(
-                "Invalid value for argument `source`. Expected as many labels as "
-                f"images, at least one. Received: {len(images)} images, {len(labels)} labels"
-            )
-        self.num_examples = len(images)
+        self.source = source if _is_random_access(source) else None
+        if self.source is not None:
+            n = len(source) if limit is None else min(len(source), int(limit))
+            if not n:
+                raise ValueError(
+                    "Invalid value for argument `source`. Expected a non-empty "
+                    "random-access source. Received: 0 examples"
+                )
+            image, _ = _example(source[0])
+            self._image_spec = tf.TensorSpec((None,) * image.ndim, tf.as_dtype(image.dtype))
+            if image.ndim == 3:  # fixed channels; heights and widths may vary
+                self._image_spec = tf.TensorSpec((None, None, image.shape[-1]), self._image_spec.dtype)
+            self.images = self.labels = None
+        else:
+            images, labels = _arrays(source, split)
+            if limit is not None:
+                images, labels = images[: int(limit)], labels[: int(limit)]
+            if len(images) != len(labels) or not len(images):
+                raise ValueError(
+                    "Invalid value for argument `source`. Expected as many labels as "
+                    f"images, at least one. Received: {len(images)} images, {len(labels)} labels"
+                )
+            n = len(images)
+            self.images = tf.constant(images)
+            self.labels = tf.constant(labels)
+        self.num_examples = n
         self.batch_size = int(batch_size)
         self.map_fn = map_fn
         self.tau = LinearSchedule() if tau is None else tau
         self.seed = int(seed)
         self.importance_weighted_loss = bool(importance_weighted_loss)
-        self.images = tf.constant(images)
-        self.labels = tf.constant(labels)
-        n = self.num_examples
         first = np.random.default_rng([self.seed, 0]).permutation(n)
         with tf.init_scope():
             self.indices = tf.Variable(first.astype("int64"), trainable=False, name="data_indices")
@@ -109,8 +128,11 @@ class ImportanceDataSampler:
         fold_in = tf.random.experimental.stateless_fold_in
 
         def example(position, index, weight, epoch_seed):
-            image = tf.gather(self.images, index)
-            label = tf.gather(self.labels, index)
+            if self.source is not None:
+                image, label = self._read(index)
+            else:
+                image = tf.gather(self.images, index)
+                label = tf.gather(self.labels, index)
             if self.map_fn is not None:
                 image, label = self.map_fn(image, label, fold_in(epoch_seed, position))
             if self.importance_weighted_loss:
@@ -131,6 +153,19 @@ class ImportanceDataSampler:
         dataset = tf.data.Dataset.from_tensors(0).flat_map(epoch)
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(self.steps_per_epoch()))
         return dataset.prefetch(tf.data.AUTOTUNE)
+
+    def _read(self, index):
+        """`(image, label)` of example `index` of the random-access source."""
+        spec = self._image_spec
+
+        def read(i):
+            image, label = _example(self.source[int(i)])
+            return image.astype(spec.dtype.as_numpy_dtype), np.int64(label)
+
+        image, label = tf.numpy_function(read, [index], [spec.dtype, tf.int64], stateful=False)
+        image.set_shape(spec.shape)
+        label.set_shape(())
+        return image, label
 
     def end_epoch(self, scores, tau, epoch):
         """Draws the next epoch from `scores` (numpy, one per sample).
@@ -256,6 +291,27 @@ def running_mean_update(scores, seen, index, values):
     new = old * tf.pow(0.5, counts) + weighted
     scores.assign(tf.tensor_scatter_nd_update(ops.convert_to_tensor(scores), unique[:, None], new))
     seen.assign(tf.tensor_scatter_nd_update(ops.convert_to_tensor(seen), unique[:, None], tf.ones_like(new)))
+
+
+def _is_random_access(source):
+    """A sequence of examples read one by one (not arrays, a name, a
+    dataset or an `(images, labels)` pair)."""
+    if isinstance(source, (str, bytes, np.ndarray, tf.data.Dataset, tuple, list)):
+        return False
+    return hasattr(source, "__len__") and hasattr(source, "__getitem__")
+
+
+def _example(item):
+    """`(image array, label)` of one random-access example."""
+    if isinstance(item, dict):
+        if "image" not in item or "label" not in item:
+            raise ValueError(
+                "Invalid value for argument `source`. Expected examples with "
+                f"'image' and 'label'. Received keys: {sorted(item)}"
+            )
+        return np.asarray(item["image"]), item["label"]
+    image, label = item[0], item[1]
+    return np.asarray(image), label
 
 
 def _arrays(source, split):

@@ -143,8 +143,11 @@ def test_tfds_cifar_mocked(name, classes):
         assert label.dtype == tf.int64 and index.dtype == tf.int64
         got = sorted(int(i) for b in batches for i in b[2])
         assert got == list(range(12))
+        # Streamed: the search half is NAS-Bench-201's split of the 50,000
+        # CIFAR training images (the mock has 12 of them).
         halves = _stream(data.load(name, "search_valid", with_index=True))
-        assert len(halves) == 6
+        valid = data.nb201_split(name)[1]
+        assert [int(h[2]) for h in halves] == [int(i) for i in valid if i < 12]
     assert data.info(name)["num_classes"] == classes
     assert data.info(name)["num_examples"]["search_train"] == 25000
 
@@ -271,7 +274,7 @@ def test_require_index():
 @pytest.mark.parametrize(
     "kwargs, argument",
     [
-        (dict(name_or_path="mnist"), "name_or_path"),
+        (dict(name_or_path="no_such_dataset"), "name_or_path"),
         (dict(name_or_path="/nonexistent/file.npz"), "name_or_path"),
         (dict(name_or_path="digits", split="valid"), "split"),
         (dict(name_or_path="digits", limit=-1), "limit"),
@@ -303,3 +306,45 @@ def test_invalid_npz_and_splits(tmp_path):
         data.nb201_split("digits", split="valid")
     with pytest.raises(ValueError, match="`padding`"):
         data.random_crop_flip(tf.zeros((4, 4, 3)), padding=-1)
+
+
+def test_tfds_splits_stream_without_reading_into_memory(monkeypatch):
+    # ImageNet-sized data: `load` and the recipes' training pipeline read
+    # TFDS' files as a stream; nothing goes through load_arrays (NumPy).
+    tfds = pytest.importorskip("tensorflow_datasets")
+    from kerasnas.data import loaders
+    from kerasnas.recipes import nb201_spos
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("read into memory")
+
+    monkeypatch.setattr(loaders, "load_arrays", refuse)
+    monkeypatch.setattr(nb201_spos.nas_data, "load_arrays", refuse)
+    with tfds.testing.mock_data(num_examples=10):
+        assert data.is_streamed("imagenet2012") and not data.is_streamed("digits")
+        described = data.info("imagenet2012")
+        assert described["num_classes"] == 1000 and described["image_shape"] == (None, None, 3)
+        assert described["mean"] == data.IMAGENET_MEAN
+        ds = data.load("imagenet2012", with_index=True, batch_size=4, image_size=16,
+                       shuffle=True, seed=0, augment=True)
+        batches = _stream(ds)
+        assert [b[0].shape for b in batches] == [(4, 16, 16, 3)] * 2 + [(2, 16, 16, 3)]
+        assert sorted(int(i) for b in batches for i in b[2]) == list(range(10))
+        assert len(_stream(data.load("imagenet2012", "test", image_size=8))) == 10  # validation
+        with pytest.raises(ValueError, match="image_size.*vary in size"):
+            data.load("imagenet2012", batch_size=4)
+        # The recipes' epoch-seeded pipeline: each epoch a permutation,
+        # different epochs differ, an epoch does not depend on the ones before.
+        ds, _ = nb201_spos.train_dataset("imagenet2012", 5, seed=3, epochs=2, image_size=8,
+                                         augment=True)
+        batches = _stream(ds)
+        epochs = [np.concatenate([y for _, y in batches[k:k + 2]]) for k in (0, 2)]
+        labels = sorted(int(y) for _, y, _ in _stream(data.stream("imagenet2012")))
+        assert all(sorted(e.tolist()) == labels for e in epochs)
+        assert not np.array_equal(epochs[0], epochs[1])
+        again, _ = nb201_spos.train_dataset("imagenet2012", 5, seed=3, epochs=2, initial_epoch=1,
+                                            image_size=8, augment=True)
+        second = _stream(ds)[2:]
+        for (x1, y1), (x2, y2) in zip(second, _stream(again), strict=True):
+            np.testing.assert_array_equal(x1, x2)
+            np.testing.assert_array_equal(y1, y2)

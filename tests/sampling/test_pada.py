@@ -247,3 +247,26 @@ def test_uniform_sampler_can_reject_disconnected_nb201_paths():
     assert restored.reject_disconnected
     with pytest.raises(ValueError, match="path_connected"):
         UniformPathSampler(reject_disconnected=True).bind(kerasnas.spaces.MobileNetSpace())
+
+
+def test_data_sampler_reads_a_random_access_source_as_it_reads_arrays():
+    # ImageNet scale: examples read one by one (tfds.data_source), never held
+    # in memory; the batches equal those of the same data as arrays.
+    tfds = pytest.importorskip("tensorflow_datasets")
+    map_fn = lambda image, label, seed: (tf.image.resize(image, (8, 8)), label)
+    with tfds.testing.mock_data(num_examples=24):
+        source = kerasnas.data.random_access("cifar10", "train")
+        assert len(source) == 24
+        x = np.stack([source[i]["image"] for i in range(24)])
+        y = np.array([source[i]["label"] for i in range(24)], "int64")
+        streamed = ImportanceDataSampler(source, batch_size=5, seed=3, map_fn=map_fn)
+        in_memory = ImportanceDataSampler((x, y), batch_size=5, seed=3, map_fn=map_fn)
+        assert streamed.images is None and streamed.num_examples == 24
+        scores = np.arange(24, dtype="float64")
+        for sampler in (streamed, in_memory):
+            sampler.end_epoch(scores, tau=0.9, epoch=0)  # a non-uniform draw
+        for a, b in zip(streamed.dataset(), in_memory.dataset(), strict=True):
+            for u, v in zip(a, b, strict=True):
+                np.testing.assert_array_equal(u.numpy(), v.numpy())
+    with pytest.raises(ValueError, match="argument `name`"):
+        kerasnas.data.random_access("digits")
