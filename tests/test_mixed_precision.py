@@ -15,6 +15,11 @@ from nas_helpers import compile_sgd, tiny_data, tiny_space
 BF16 = "mixed_bfloat16"
 
 
+@pytest.fixture(scope="module")
+def pair():
+    return _pair()
+
+
 def _pair(**kwargs):
     """A float32 and a bfloat16 supernet with the same weights."""
     space = tiny_space()
@@ -31,8 +36,8 @@ def _float32_everywhere(supernet):
     assert floats and all(v.dtype == "float32" for v in floats)
 
 
-def test_bfloat16_supernet_computes_in_bfloat16_and_keeps_float32_where_it_must():
-    space, f32, bf16 = _pair()
+def test_bfloat16_supernet_computes_in_bfloat16_and_keeps_float32_where_it_must(pair):
+    space, f32, bf16 = pair
     assert keras.config.dtype_policy().name == "float32"  # the build's scope is gone
     conv = bf16.network.get_layer("cell0_0_e10").candidates[2]  # nor_conv_1x1
     assert conv.conv.compute_dtype == "bfloat16" and conv.bn.compute_dtype == "bfloat16"
@@ -57,8 +62,8 @@ def test_bfloat16_supernet_computes_in_bfloat16_and_keeps_float32_where_it_must(
     assert moved and len(moved) < len(before)
 
 
-def test_children_in_either_dtype_and_reload_in_theirs(tmp_path):
-    space, _, bf16 = _pair()
+def test_children_in_either_dtype_and_reload_in_theirs(pair, tmp_path):
+    space, _, bf16 = pair  # trained further here: any weights will do
     x, _, data = tiny_data(num=16, batch_size=8)
     bf16.fit(data, epochs=1, verbose=0)
     arch = space.sample(4)
