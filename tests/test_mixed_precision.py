@@ -20,11 +20,11 @@ def pair():
     return _pair()
 
 
-def _pair(**kwargs):
+def _pair():
     """A float32 and a bfloat16 supernet with the same weights."""
     space = tiny_space()
-    f32 = compile_sgd(space.build_supernet(seed=0, bn="standard", **kwargs), learning_rate=0.05)
-    bf16 = compile_sgd(space.build_supernet(seed=0, bn="standard", dtype_policy=BF16, **kwargs),
+    f32 = compile_sgd(space.build_supernet(seed=0, bn="standard"), learning_rate=0.05)
+    bf16 = compile_sgd(space.build_supernet(seed=0, bn="standard", dtype_policy=BF16),
                        learning_rate=0.05)
     for a, b in zip(f32.network.weights, bf16.network.weights, strict=True):
         b.assign(a)

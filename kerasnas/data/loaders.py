@@ -18,6 +18,7 @@ Sources:
 Labels and indices are int64. Images are float32, channels last.
 """
 
+import functools
 import json
 import os
 
@@ -40,6 +41,8 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # A streamed split larger than this is shuffled with a buffer of this size.
 STREAM_SHUFFLE_BUFFER = 100_000
+# Sources `load` streams from TensorFlow Datasets' files.
+_STREAMED_KINDS = ("cifar10", "cifar100", "tfds")
 
 
 def _error(name, expected, value):
@@ -80,6 +83,7 @@ def _resolve(name_or_path):
     )
 
 
+@functools.lru_cache(maxsize=None)
 def _tfds_knows(name):
     try:
         import tensorflow_datasets as tfds
@@ -96,7 +100,7 @@ def _tfds_name(kind, path):
 def is_streamed(name_or_path):
     """Whether `load` streams this dataset from TensorFlow Datasets' files
     (True for every TFDS name) instead of holding it in memory."""
-    return _resolve(name_or_path)[0] in ("cifar10", "cifar100", "tfds")
+    return _resolve(name_or_path)[0] in _STREAMED_KINDS
 
 
 def _check_split(split, allowed=SPLITS):
@@ -276,7 +280,7 @@ def stream(name_or_path, split="train", data_dir=None, limit=None, indices_file=
     _check_split(split)
     _check_int("limit", limit, 0)
     source = "test" if split == "test" else "train"
-    if kind not in ("cifar10", "cifar100", "tfds"):
+    if kind not in _STREAMED_KINDS:
         x, y = load_arrays(name_or_path, source, data_dir=data_dir)
         index = np.arange(len(x), dtype="int64")
         if split.startswith("search_"):
@@ -317,7 +321,7 @@ def random_access(name, split="train", data_dir=None):
     source of a `kerasnas.sampling.ImportanceDataSampler` at ImageNet scale.
     The dataset must be prepared with `file_format="array_record"`."""
     kind, path = _resolve(name)
-    if kind not in ("cifar10", "cifar100", "tfds"):
+    if kind not in _STREAMED_KINDS:
         raise _error("name", "a TensorFlow Datasets name (other sources are arrays: "
                      "pass them as (images, labels))", name)
     _check_split(split, ("train", "test"))
@@ -509,8 +513,9 @@ def load(
         raise _error("augment", "False for split='test'", augment)
 
     _check_int("shuffle_buffer", shuffle_buffer, 1)
-    stats = info(name_or_path, data_dir) if (normalize or is_streamed(name_or_path)) else None
-    if is_streamed(name_or_path):
+    streamed = kind in _STREAMED_KINDS
+    stats = info(name_or_path, data_dir) if (normalize or streamed) else None
+    if streamed:
         if image_size is None and batch_size is not None and None in stats["image_shape"]:
             raise _error(
                 "image_size", f"an int: {name_or_path}'s images vary in size "
