@@ -231,3 +231,33 @@ def test_gradient_matching_on_two_replicas_matches_one_device(mirrored):
     assert g1.shape == g2.shape == (3, 5, g1.shape[-1]) and np.abs(g1).max() > 1e-3
     np.testing.assert_allclose(g1, g2, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(d1, d2, atol=1e-5)
+
+
+@pytest.mark.parametrize("interchoice", ["bias", "split"])
+def test_interchoice_weights_on_two_replicas_match_one_device(mirrored, interchoice):
+    # Bias entries and split copies are selected by the path, the same on
+    # every replica; their gradients are reduced like any other.
+    from kerasnas.callbacks import SplitWeights
+
+    _, _, data = tiny_data(num=64, batch_size=16, seed=2)
+    results = []
+    for strategy in (tf.distribute.get_strategy(), mirrored):
+        keras.utils.set_random_seed(0)
+        with strategy.scope():
+            supernet = tiny_space().build_supernet(
+                seed=1, bn="batch", interchoice=interchoice, weight_decay=1e-3,
+                virtual_batch_size=8,
+            )
+            compile_sgd(supernet)
+        callbacks = [SplitWeights([1])] if interchoice == "split" else []
+        history = supernet.fit(data, epochs=2, verbose=0, callbacks=callbacks)
+        results.append((supernet, history.history["loss"]))
+    (one, h1), (two, h2) = results
+    np.testing.assert_allclose(h1, h2, rtol=1e-5, atol=1e-5)
+    moved = 0
+    for u, v in zip(one.variables, two.variables):
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(u), keras.ops.convert_to_numpy(v), rtol=1e-5, atol=1e-5, err_msg=u.path
+        )
+        moved += ("bias" in u.path or "bank" in u.path) and bool(np.any(keras.ops.convert_to_numpy(u)))
+    assert moved  # biases / split copies took part

@@ -103,6 +103,19 @@ CASES = {
             seed=1,
         )
     ),
+    # Inter-choice weights: per-channel biases indexed by earlier choices;
+    # split copies with per-copy optimizer slots (the supernet's state).
+    "interchoice-split-per-copy": Case(
+        lambda: tiny_space().build_supernet(
+            seed=1, bn="batch", interchoice="split", interchoice_options={"slots": "per_copy"}
+        ),
+        prepare=lambda supernet: [
+            l.set_depth(2) for l in supernet.choice_layers() if isinstance(l, kerasnas.layers.SplitChoice)
+        ],
+    ),
+    "mobilenet-interchoice-bias-sum": Case(
+        lambda: mobilenet().build_supernet(seed=1, bn="standard", interchoice="bias_sum"), **MOBILENET
+    ),
     "mobilenet-uniform": Case(
         lambda: mobilenet().build_supernet(seed=1, bn="standard"), **MOBILENET
     ),

@@ -7,3 +7,4 @@ from kerasnas.callbacks.epoch_checkpoint import restore_checkpoint
 from kerasnas.callbacks.drop_path import DropPathSchedule
 from kerasnas.callbacks.non_finite import NonFiniteLossError
 from kerasnas.callbacks.non_finite import StopOnNonFiniteLoss
+from kerasnas.callbacks.split_weights import SplitWeights

@@ -3,6 +3,9 @@
 import keras
 
 from kerasnas.layers.choice import Choice
+from kerasnas.layers.interchoice import BiasChoice
+from kerasnas.layers.interchoice import SplitChoice
+from kerasnas.layers.interchoice import check_interchoice
 from kerasnas.layers.mixed import MixedChoice
 
 
@@ -38,7 +41,63 @@ def architecture_input(num_options, choice_type="single"):
     return tensor, [tensor[i] for i in range(num_choices)]
 
 
-def make_choice(candidates, options, label, choice_type="single", dense=False, name=None):
-    """A `Choice` (`"single"`) or a `MixedChoice` (`"mixed"`) layer."""
-    cls = Choice if check_choice_type(choice_type) == "single" else MixedChoice
-    return cls(candidates, options=options, label=label, dense=dense, name=name)
+def make_choice(
+    candidates, options, label, choice_type="single", dense=False, name=None,
+    interchoice=None, priors=(), prior_sizes=(), interchoice_options=None,
+):
+    """A `Choice` (`"single"`) or a `MixedChoice` (`"mixed"`) layer; with
+    `interchoice` and at least one prior, a `BiasChoice` (`"bias"`,
+    `"mul_bias"`, `"bias_sum"`) or a `SplitChoice` (`"split"`) that depends
+    on the choices labelled `priors` (with `prior_sizes` options each).
+    A choice without priors gets no inter-choice weights (the reference's
+    rule). `interchoice_options`: more arguments of those layers (e.g.
+    `bias_updates`, `max_depth`, `slots`)."""
+    check_choice_type(choice_type)
+    check_interchoice(interchoice)
+    if interchoice is None or not priors:
+        cls = Choice if choice_type == "single" else MixedChoice
+        return cls(candidates, options=options, label=label, dense=dense, name=name)
+    if choice_type != "single":
+        raise ValueError(
+            "Invalid value for argument `interchoice`. Inter-choice weights need "
+            "single-path choices (`choice_type='single'`). Received: "
+            f"interchoice={interchoice!r} with choice_type={choice_type!r}"
+        )
+    kwargs = dict(interchoice_options or {})
+    cls = SplitChoice if interchoice == "split" else BiasChoice
+    if cls is BiasChoice:
+        kwargs["mode"] = interchoice
+    allowed = {"bias_updates"} if cls is BiasChoice else {"max_depth", "slots"}
+    unknown = sorted(set(kwargs) - allowed - {"mode"})
+    if unknown:
+        raise ValueError(
+            "Invalid value for argument `interchoice_options`. Expected keys "
+            f"among {sorted(allowed)} for interchoice={interchoice!r}. "
+            f"Received: {sorted(interchoice_options)}"
+        )
+    return cls(
+        candidates, options=options, label=label, dense=dense, name=name,
+        prior_labels=priors, prior_sizes=prior_sizes, **kwargs,
+    )
+
+
+def call_choice(choice, inputs, selectors, labels):
+    """Calls `choice` on `inputs` with its selector, and its priors'
+    selectors stacked when it depends on earlier choices (`labels`: the
+    space's labels, in the order of `selectors`)."""
+    index = selectors[labels.index(choice.label)]
+    prior_labels = getattr(choice, "prior_labels", ())
+    if not prior_labels:
+        return choice(inputs, index)
+    priors = keras.ops.stack([selectors[labels.index(p)] for p in prior_labels])
+    return choice(inputs, index, priors=priors)
+
+
+def input_transform(inputs, name, transforms):
+    """A child's input to the candidate of the choice layer `name`, with the
+    supernet's folded inter-choice bias applied (`transforms`:
+    `{choice layer name: (scale, offset)}` from `Supernet.extract`)."""
+    if not transforms or name not in transforms:
+        return inputs
+    scale, offset = transforms[name]
+    return keras.layers.Rescaling(scale, offset, name=f"{name}_input")(inputs)

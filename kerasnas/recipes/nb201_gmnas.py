@@ -17,9 +17,9 @@ Methods: `one-shot`, `one-shot-equal`, `random`, `exhaustive` (few-shot
 NAS, Zhao et al.: one child per option, split once, at the first split
 epoch) and `gm` (gradient matching + the NB201 balanced min-cut).
 
-Presets: `smoke`, `cifar10-subset` (the held-out CPU proxy of `nb201_rank`,
-100 epochs, splits at 25 and 50: a quarter and half of the total, as the
-reference's 15 and 30 of 60) and `paper` (the reference's NB201 RSWS
+Presets: `smoke`, `cifar10-subset` (the held-out CPU proxy of `nb201_rank`
+with the split schedule of the reference's NB201 DARTS commands: 60
+epochs, splits at 15 and 30) and `paper` (the reference's NB201 RSWS
 schedule on `nb201_rank`'s paper setting: splits at 20 and 40 of 90 epochs,
 100 gradient-matching repeats, restart of the last generation).
 
@@ -56,7 +56,7 @@ PRESETS = {
         nb201_rank.PRESETS["smoke"], epochs=3, split_epochs=[1, 2], split_repeats=2,
     ),
     "cifar10-subset": dict(
-        nb201_rank.PRESETS["cifar10-subset"], epochs=100, split_epochs=[25, 50],
+        nb201_rank.PRESETS["cifar10-subset"], epochs=60, split_epochs=[15, 30],
         split_repeats=20,
     ),
     # The reference's RSWS (single-path) commands (REFERENCE_NOTES §2): splits

@@ -9,7 +9,9 @@ from kerasnas.api_export import kerasnas_export
 from kerasnas.ops.policy import logits_policy
 from kerasnas.layers import BatchNorm
 from kerasnas.layers import architecture_input
+from kerasnas.layers import call_choice
 from kerasnas.layers import check_choice_type
+from kerasnas.layers import input_transform
 from kerasnas.layers import make_choice
 from kerasnas.spaces.search_space import SearchSpace
 
@@ -277,6 +279,10 @@ class MobileNetSpace(SearchSpace):
         virtual_batch_size=None,
         dense_choices=None,
         choice_type="single",
+        interchoice=None,
+        priors=None,
+        interchoice_options=None,
+        input_transforms=None,
         name=None,
     ):
         """The functional network: the supernet's (`arch=None`) or a child's.
@@ -287,8 +293,13 @@ class MobileNetSpace(SearchSpace):
         row per layer) with `choice_type="mixed"`; a child takes images. Both
         are built by this one function, so their layers carry the same names
         and weights transfer by name (`Supernet.extract`).
+
+        Inter-choice dependent weights: `interchoice`, `priors` (default:
+        each layer depends on the previous one), `interchoice_options` and
+        `input_transforms` as in `NasBench201.build_network`.
         """
         check_choice_type(choice_type)
+        priors = self.resolve_priors(priors) if interchoice else {}
         affine, track = _bn_mode(bn)
         if arch is not None:
             arch = self.validate(arch)
@@ -333,12 +344,18 @@ class MobileNetSpace(SearchSpace):
                     self._candidate(label, option, layer, choice_bn)
                     for option in options
                 ]
+                prior_labels = priors.get(label, ())
                 choice = make_choice(
-                    candidates, options, label, choice_type, dense=dense, name=label
+                    candidates, options, label, choice_type, dense=dense, name=label,
+                    interchoice=interchoice, priors=prior_labels,
+                    prior_sizes=[len(self.choices[p]) for p in prior_labels],
+                    interchoice_options=interchoice_options,
                 )
-                x = choice(x, selectors[position])
-            elif arch[label] != SKIP:
-                x = self._candidate(label, arch[label], layer, choice_bn)(x)
+                x = call_choice(choice, x, selectors, list(self.labels))
+            else:
+                x = input_transform(x, label, input_transforms)
+                if arch[label] != SKIP:
+                    x = self._candidate(label, arch[label], layer, choice_bn)(x)
         x = keras.layers.Conv2D(
             self.last_filters, 1, use_bias=False,
             kernel_initializer=keras.initializers.HeNormal(),

@@ -9,7 +9,9 @@ from kerasnas.api_export import kerasnas_export
 from kerasnas.ops.policy import logits_policy
 from kerasnas.layers import BatchNorm
 from kerasnas.layers import architecture_input
+from kerasnas.layers import call_choice
 from kerasnas.layers import check_choice_type
+from kerasnas.layers import input_transform
 from kerasnas.layers import make_choice
 from kerasnas.spaces.search_space import SearchSpace
 
@@ -132,6 +134,15 @@ class NasBench201(SearchSpace):
             for term in terms[1:]:
                 reach[node] = ops.logical_or(reach[node], term)
         return reach[3]
+
+    def default_priors(self):
+        """The reference's NAS-Bench-201 map (`mixed_priors = [[], [], [-2],
+        [], [-4], [-4, -3]]`): each edge depends on the edges that produce
+        its input node; edges from node 0 depend on nothing."""
+        return {
+            label: tuple(f"{j}<-{k}" for k in range(int(j))) if (j := label.split("<-")[1]) != "0" else ()
+            for label in NB201_EDGES
+        }
 
     # "exact": 12,205 classes of the 15,625 cells; "isomorphic": 6,466.
     equivalence_rules = ("exact", "isomorphic")
@@ -328,6 +339,10 @@ class NasBench201(SearchSpace):
         virtual_batch_size=None,
         dense_choices=None,
         choice_type="single",
+        interchoice=None,
+        priors=None,
+        interchoice_options=None,
+        input_transforms=None,
         name=None,
     ):
         """The functional network: the supernet's (`arch=None`) or a child's.
@@ -340,8 +355,18 @@ class NasBench201(SearchSpace):
         takes images. Both are built by this one function, so their layers
         carry the same names and weights transfer by name
         (`Supernet.extract`).
+
+        Inter-choice dependent weights (Laube & Zell): `interchoice="bias"`,
+        `"mul_bias"`, `"bias_sum"` (`kerasnas.layers.BiasChoice`) or
+        `"split"` (`kerasnas.layers.SplitChoice`) on the edges with priors
+        (`priors`, see `resolve_priors`; default the reference's map),
+        `interchoice_options` passed to those layers. A child built with
+        `input_transforms` (`{choice name: (scale, offset)}`, the folded
+        biases `Supernet.extract` computes) applies them to its edges'
+        inputs; `interchoice` itself changes nothing in a child.
         """
         check_choice_type(choice_type)
+        priors = self.resolve_priors(priors) if interchoice else {}
         modes = _bn_mode(bn)
         dense = bool(synchronized_bn) if dense_choices is None else bool(dense_choices)
         bn_opts = {
@@ -370,7 +395,9 @@ class NasBench201(SearchSpace):
                 x = nas_ops.ResNetBasicBlock(channels, name=f"reduction{s}", **bn_opts["block"])(x)
             for i in range(self.cells_per_stage):
                 x = self._cell(
-                    x, channels, f"cell{s}_{i}", arch, selectors, bn_opts["cell"], dense, choice_type
+                    x, channels, f"cell{s}_{i}", arch, selectors, bn_opts["cell"], dense, choice_type,
+                    dict(interchoice=interchoice, priors=priors, options=interchoice_options),
+                    input_transforms,
                 )
         x = BatchNorm(name="lastact_bn", **bn_opts["head"])(x)
         x = keras.layers.ReLU(name="lastact_relu")(x)
@@ -380,7 +407,7 @@ class NasBench201(SearchSpace):
             name = "nb201_supernet_network" if arch is None else "nb201_child"
         return keras.Model(inputs if arch is None else images, outputs, name=name)
 
-    def _cell(self, x, channels, cell_name, arch, selectors, bn, dense, choice_type):
+    def _cell(self, x, channels, cell_name, arch, selectors, bn, dense, choice_type, interchoice, transforms):
         nodes = [x]
         for i in (1, 2, 3):
             terms = []
@@ -389,20 +416,25 @@ class NasBench201(SearchSpace):
                 name = f"{cell_name}_e{i}{j}"
                 if arch is None:
                     candidates = [nas_ops.get(op, channels, name=f"{name}_{op}", **bn) for op in self.ops]
+                    priors = interchoice["priors"].get(label, ())
                     choice = make_choice(
-                        candidates, self.ops, label, choice_type, dense=dense, name=name
+                        candidates, self.ops, label, choice_type, dense=dense, name=name,
+                        interchoice=interchoice["interchoice"], priors=priors,
+                        prior_sizes=[len(self.ops)] * len(priors),
+                        interchoice_options=interchoice["options"],
                     )
-                    terms.append(choice(nodes[j], selectors[NB201_EDGES.index(label)]))
+                    terms.append(call_choice(choice, nodes[j], selectors, list(NB201_EDGES)))
                 elif arch[label] == "none":
                     # A node whose every outgoing edge is 'none' still holds
                     # the benchmark's parameters: keep it in the graph.
                     if j and i == 3 and all(arch[f"{k}<-{j}"] == "none" for k in range(j + 1, 4)):
                         terms.append(nas_ops.Zero(name=f"{name}_none")(nodes[j]))
                 elif arch[label] == "skip_connect":
-                    terms.append(nodes[j])
+                    terms.append(input_transform(nodes[j], name, transforms))
                 else:
                     op = arch[label]
-                    terms.append(nas_ops.get(op, channels, name=f"{name}_{op}", **bn)(nodes[j]))
+                    source = input_transform(nodes[j], name, transforms)
+                    terms.append(nas_ops.get(op, channels, name=f"{name}_{op}", **bn)(source))
             if not terms:
                 nodes.append(nas_ops.Zero(name=f"{cell_name}_node{i}_zero")(x))
             elif len(terms) == 1:

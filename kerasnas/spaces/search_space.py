@@ -152,6 +152,77 @@ class SearchSpace:
             )
         return rule
 
+    # === Inter-choice priors ===
+    def default_priors(self):
+        """`{label: prior labels}` of inter-choice weights when none are
+        given: each choice depends on the one before it (the reference's
+        default offset -1)."""
+        labels = self.labels
+        return {label: (labels[i - 1],) if i else () for i, label in enumerate(labels)}
+
+    def resolve_priors(self, priors=None):
+        """The choices each choice depends on, as `{label: tuple of labels}`.
+
+        Args:
+            priors: None (`default_priors()`), a dict `{label: [prior
+                labels]}` (labels not given depend on nothing), or the
+                reference's form: one list of negative offsets per choice,
+                in label order (e.g. NAS-Bench-201's `[[], [], [-2], [],
+                [-4], [-4, -3]]`).
+
+        Raises:
+            ValueError: a prior that does not exist or does not come before
+                its choice, or a malformed argument.
+        """
+        labels = list(self.labels)
+        if priors is None:
+            return {k: tuple(v) for k, v in self.default_priors().items()}
+        if isinstance(priors, dict):
+            unknown = [k for k in priors if k not in labels]
+            if unknown:
+                raise ValueError(
+                    "Invalid value for argument `priors`. Expected labels of "
+                    f"this space {labels}. Received unknown labels: {unknown}"
+                )
+            resolved = {label: tuple(str(p) for p in priors.get(label, ())) for label in labels}
+        else:
+            priors = list(priors)
+            if len(priors) != len(labels):
+                raise ValueError(
+                    "Invalid value for argument `priors`. Expected a dict or one "
+                    f"list of offsets per choice ({len(labels)}). Received: "
+                    f"priors={priors}"
+                )
+            resolved = {}
+            for i, (label, offsets) in enumerate(zip(labels, priors)):
+                bad = [o for o in offsets if isinstance(o, bool) or not isinstance(o, int) or not -i <= o < 0]
+                if bad:
+                    raise ValueError(
+                        f"Invalid value for argument `priors` at label {label!r}. "
+                        f"Expected negative offsets to earlier choices, in [{-i}, -1]. "
+                        f"Received: {list(offsets)}"
+                    )
+                resolved[label] = tuple(labels[i + o] for o in offsets)
+        for label, prior_labels in resolved.items():
+            for p in prior_labels:
+                if p not in labels:
+                    raise ValueError(
+                        f"Invalid value for argument `priors` at label {label!r}. "
+                        f"Expected labels of this space {labels}. Received: {p!r}"
+                    )
+                if labels.index(p) >= labels.index(label):
+                    raise ValueError(
+                        f"Invalid value for argument `priors` at label {label!r}. "
+                        "Expected choices that come before it. Received: "
+                        f"{p!r} (position {labels.index(p)} >= {labels.index(label)})"
+                    )
+            if len(set(prior_labels)) != len(prior_labels):
+                raise ValueError(
+                    f"Invalid value for argument `priors` at label {label!r}. "
+                    f"Expected distinct labels. Received: {list(prior_labels)}"
+                )
+        return resolved
+
     def enumerate(self):
         """Every architecture of the space, in lexicographic index order."""
         labels = list(self._choices)

@@ -197,8 +197,9 @@ class Supernet(keras.Model):
     def training_state_variables(self):
         """Variables of the training state outside `model.variables` and
         `model.optimizer.variables` that checkpoints must carry (DARTS'
-        α optimizer); none here."""
-        return []
+        α optimizer; the optimizer slots of split weight copies kept per
+        copy, `kerasnas.layers.SplitChoice(slots="per_copy")`)."""
+        return list(getattr(self, "_slot_bank_variables", []))
 
     @property
     def network_variables(self):
@@ -356,14 +357,50 @@ class Supernet(keras.Model):
         key = optimizer._var_key
         candidates = [v for v in self.trainable_variables if id(v) in self._owner_by_id]
         owner_by_key = {key(v): self._owner_by_id[id(v)] for v in candidates}
-        slots_by_key = _optimizer_slots(optimizer, candidates)
+        # Choice layers' own variables that a path uses in part (inter-choice
+        # biases): `{key: (mask_fn, choice position, prior positions)}`.
+        labels = list(self.space.labels)
+        masked = {}
+        for layer in self.choice_layers():
+            for variable, mask_fn in getattr(layer, "guarded_variables", lambda: [])():
+                masked[key(variable)] = (
+                    mask_fn,
+                    labels.index(layer.label),
+                    [labels.index(p) for p in getattr(layer, "prior_labels", ())],
+                )
+        slots_by_key = _optimizer_slots(
+            optimizer, candidates + [v for v in self.trainable_variables if key(v) in masked]
+        )
+        # Split weight copies with their own optimizer slots.
+        slot_swaps, banks = {}, []
+        for layer in self.choice_layers():
+            if hasattr(layer, "bind_slots"):
+                by_id = {
+                    id(v): slots_by_key.get(key(v), ())
+                    for c in layer.candidates for v in c.trainable_variables
+                }
+                banks += layer.bind_slots(by_id)
+                for c in layer.candidates:
+                    for v in c.trainable_variables:
+                        slot_swaps[key(v)] = (layer, v)
+
+        # Not tracked as model variables: checkpoints carry them as state.
+        object.__setattr__(self, "_slot_bank_variables", banks)
 
         def update_step(gradient, variable, learning_rate):
             k = key(variable)
             owner = owner_by_key.get(k)
-            if owner is None:
+            if owner is None and k not in masked:
                 return original(gradient, variable, learning_rate)
-            active = self._candidate_active(*owner)
+            if owner is None:
+                mask_fn, position, priors = masked[k]
+                path = self.active_path.value
+                active = mask_fn(path[position], tf.gather(path, tf.constant(priors, "int32")))
+            else:
+                active = self._candidate_active(*owner)
+                if k in slot_swaps:
+                    layer, v = slot_swaps[k]
+                    tf.cond(active, lambda: _swapped(layer, v), lambda: tf.constant(False))
             state = [variable] + [s.value for s in slots_by_key.get(k, ())]
             before = [tf.identity(v) for v in state]
             original(gradient, variable, learning_rate)
@@ -685,13 +722,29 @@ class Supernet(keras.Model):
         arch = self.space.validate(arch)
         policy = self.network_dtype_policy if dtype_policy is None else policy_name(dtype_policy)
         with dtype_policy_scope(policy):
-            child = self.space.build_network(arch=arch, name=name, **self.network_options)
+            child = self.space.build_network(
+                arch=arch, name=name, **{**self.network_options, **self._child_options(arch)}
+            )
         transfer_weights(self.network, child)
         if bn_calibration_steps:
             with self.fixed(arch):
                 self.calibrate_bn(bn_calibration_data, bn_calibration_steps)
                 transfer_weights(self.network, child)
         return child
+
+    def _child_options(self, arch):
+        """`build_network` options of the child of `arch` beyond the
+        supernet's: the path's inter-choice biases folded into constants
+        (`input_transforms`). Loads the path's split weight copies."""
+        indices = dict(zip(self.space.labels, self.space.encode(arch)))
+        transforms = {}
+        for layer in self.choice_layers():
+            priors = [indices[p] for p in getattr(layer, "prior_labels", ())]
+            if hasattr(layer, "load_path"):
+                layer.load_path(indices[layer.label], priors)
+            if hasattr(layer, "fold"):
+                transforms[layer.name] = layer.fold(indices[layer.label], priors)
+        return {"input_transforms": transforms} if transforms else {}
 
     # === Saving ===
     def save_own_variables(self, store):
@@ -700,12 +753,17 @@ class Supernet(keras.Model):
         without it a reloaded supernet would restart its path sequence)."""
         super().save_own_variables(store)
         store[_SEED_STATE_KEY] = ops.convert_to_numpy(self.seed_generator.state)
+        for i, variable in enumerate(getattr(self, "_slot_bank_variables", [])):
+            store[f"{_SLOT_BANK_KEY}{i:05d}"] = ops.convert_to_numpy(variable)
 
     def load_own_variables(self, store):
         keys = list(store.keys())
         if _SEED_STATE_KEY in keys:  # absent from files saved before it was
             self.seed_generator.state.assign(store[_SEED_STATE_KEY])
-            store = {k: store[k] for k in keys if k != _SEED_STATE_KEY}
+        banks = sorted(k for k in keys if k.startswith(_SLOT_BANK_KEY))
+        for key, variable in zip(banks, getattr(self, "_slot_bank_variables", [])):
+            variable.assign(store[key])
+        store = {k: store[k] for k in keys if k != _SEED_STATE_KEY and k not in banks}
         super().load_own_variables(store)
 
     # === Config ===
@@ -730,6 +788,8 @@ class Supernet(keras.Model):
 
 
 _SEED_STATE_KEY = "path_seed_state"
+# The optimizer slots of split weight copies kept per copy (`SplitChoice`).
+_SLOT_BANK_KEY = "split_slot_bank_"
 
 
 def is_multi_worker(strategy):
@@ -766,6 +826,11 @@ def _optimizer_slots(optimizer, variables):
                 break
             cut = name.rfind("_", 0, cut)
     return slots
+
+
+def _swapped(layer, variable):
+    layer.swap_slots(variable)
+    return tf.constant(True)
 
 
 def clip_by_global_norm(gradients, clip_norm):
