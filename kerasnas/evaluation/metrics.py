@@ -301,3 +301,50 @@ def baseline_scores(space, archs):
         "params": np.asarray(params, dtype=np.float64) / 1e6,
         "flops": np.asarray(flops, dtype=np.float64) / 1e6,
     }
+
+
+def improvement_curve(pred, true):
+    """How good the top-n predicted architectures are, for every n.
+
+    The reference's `ImprovementNasMetric` (Laube & Zell): architectures
+    sorted by `pred` (best first; ties keep their order); for n = 1..N,
+    `mean_true[n-1]` is the mean `true` of the top n, and `improvement[n-1]`
+    normalises it: 1 = the best architecture evaluated, 0 = the mean of all,
+    -1 = the worst (above the mean it is scaled by `max - mean`, below by
+    `mean - min`, as the reference plots the two halves on their own
+    scales).
+
+    Returns:
+        `{"n": int array 1..N, "mean_true": array, "improvement": array}`.
+    """
+    pred, true = _pair(pred, true)
+    order = np.argsort(-pred, kind="stable")
+    n = np.arange(1, pred.size + 1)
+    mean_true = np.cumsum(true[order]) / n
+    mean, best, worst = true.mean(), true.max(), true.min()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        above = (mean_true - mean) / (best - mean)
+        below = (mean_true - mean) / (mean - worst)
+    improvement = np.where(mean_true >= mean, above, below)
+    # All true scores equal: every top-n is the mean.
+    improvement = np.where(np.isfinite(improvement), improvement, 0.0)
+    return {"n": n, "mean_true": mean_true, "improvement": improvement}
+
+
+def average_curves(curves):
+    """Mean and standard deviation over runs of `improvement_curve`s of the
+    same architectures: `{"n", "mean_true", "mean_true_std", "improvement",
+    "improvement_std"}`."""
+    curves = list(curves)
+    if not curves or any(len(c["n"]) != len(curves[0]["n"]) for c in curves):
+        raise ValueError(
+            "Invalid value for argument `curves`. Expected one or more "
+            "improvement curves of the same number of architectures. Received: "
+            f"{[len(c['n']) for c in curves]}"
+        )
+    result = {"n": np.asarray(curves[0]["n"])}
+    for key in ("mean_true", "improvement"):
+        values = np.stack([np.asarray(c[key], dtype=np.float64) for c in curves])
+        result[key] = values.mean(axis=0)
+        result[f"{key}_std"] = values.std(axis=0)
+    return result

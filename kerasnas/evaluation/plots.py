@@ -275,3 +275,47 @@ def plot_search_progress(runs, path, ylabel="score", truth=None, mode="max", tit
     if title:
         figure.suptitle(title)
     return _save(figure, path)
+
+
+def plot_improvement(runs, path, title=None, ylabel="mean true accuracy of the top n"):
+    """The improvement metric (Laube & Zell) against n, log-x, mean ± std
+    over runs: one line per method.
+
+    Args:
+        runs: `{method: [improvement_curve(...) per run]}` (or one curve).
+        path: the `.png` file to write.
+        title: the figure's title.
+        ylabel: the label of the upper panel (the mean true score of the
+            top n predicted architectures).
+
+    Returns:
+        `path`.
+    """
+    path = _png_path(path)
+    if not isinstance(runs, dict) or not runs:
+        raise ValueError(
+            "Invalid value for argument `runs`. Expected a non-empty dict "
+            f"{{method: [improvement curves]}}. Received: runs={runs!r}"
+        )
+    figure = _figure(7.0, 6.5)
+    top, bottom = figure.subplots(2, 1, sharex=True)
+    for name, curves in runs.items():
+        if isinstance(curves, dict):
+            curves = [curves]
+        average = ranking_metrics.average_curves(curves)
+        n = average["n"]
+        for ax, key in ((top, "mean_true"), (bottom, "improvement")):
+            mean, std = average[key], average[f"{key}_std"]
+            (line,) = ax.plot(n, mean, linewidth=1.6, label=f"{name} ({len(curves)} runs)")
+            if len(curves) > 1:
+                ax.fill_between(n, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+    bottom.axhline(0.0, color="0.4", linewidth=1.0, linestyle="--")
+    for ax in (top, bottom):
+        ax.set_xscale("log")
+        ax.grid(True, alpha=0.3)
+    top.set_ylabel(ylabel)
+    bottom.set_ylabel("improvement (1 best, 0 mean, -1 worst)")
+    bottom.set_xlabel("n (top-n predicted architectures)")
+    top.set_title(title or "Improvement over the population mean")
+    top.legend(fontsize=8, framealpha=0.9)
+    return _save(figure, path)

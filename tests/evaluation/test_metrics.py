@@ -199,3 +199,31 @@ def test_param_count_baseline_on_all_of_nas_bench_201(cifar10):
     assert report["baselines"]["params"]["kendall_tau"] == pytest.approx(0.5774, abs=1e-4)
     # The validation accuracy is a much better predictor than the size.
     assert report["kendall_tau"] > 0.85 and report["precision_at_top_5%"] > 0.65
+
+
+def test_improvement_curve_on_a_hand_made_ranking():
+    # True accuracies 10, 20, 30, 40, 100: mean 40, best 100, worst 10.
+    true = [10, 20, 30, 40, 100]
+    pred = [5, 1, 4, 2, 3]  # predicted order: 10, 30, 100, 40, 20
+    curve = metrics.improvement_curve(pred, true)
+    np.testing.assert_array_equal(curve["n"], [1, 2, 3, 4, 5])
+    np.testing.assert_allclose(curve["mean_true"], [10, 20, 140 / 3, 45, 40])
+    # Above the mean: / (100 - 40); below: / (40 - 10).
+    np.testing.assert_allclose(
+        curve["improvement"], [-1.0, -20 / 30, (140 / 3 - 40) / 60, 5 / 60, 0.0]
+    )
+    perfect = metrics.improvement_curve(true, true)
+    assert perfect["improvement"][0] == 1.0 and perfect["improvement"][-1] == 0.0
+    flat = metrics.improvement_curve(pred, [7] * 5)
+    np.testing.assert_array_equal(flat["improvement"], 0.0)
+
+
+def test_average_curves_mean_and_std_over_runs():
+    true = [10, 20, 30, 40, 100]
+    a = metrics.improvement_curve([5, 4, 3, 2, 1], true)
+    b = metrics.improvement_curve([1, 2, 3, 4, 5], true)
+    average = metrics.average_curves([a, b])
+    np.testing.assert_allclose(average["mean_true"], (a["mean_true"] + b["mean_true"]) / 2)
+    np.testing.assert_allclose(average["improvement_std"], np.abs(a["improvement"] - b["improvement"]) / 2)
+    with pytest.raises(ValueError, match="curves"):
+        metrics.average_curves([a, metrics.improvement_curve([1, 2], [1, 2])])

@@ -96,3 +96,18 @@ def test_search_progress_plot(tmp_path):
         plot_search_progress(runs, tmp_path / "x.png", mode="best")
     with pytest.raises(ValueError, match="png"):
         plot_search_progress(runs, tmp_path / "x.jpg")
+
+
+def test_improvement_plot_writes_a_png(tmp_path):
+    from kerasnas.evaluation import improvement_curve
+    from kerasnas.evaluation import plot_improvement
+
+    runs = {
+        name: [improvement_curve(*_scores(seed=seed)) for seed in range(3)]
+        for name in ("spos", "bias")
+    }
+    path = plot_improvement(runs, tmp_path / "improvement.png")
+    width, height = _png_size(path)
+    assert width > 600 and height > 600
+    with pytest.raises(ValueError, match="runs"):
+        plot_improvement({}, tmp_path / "x.png")
