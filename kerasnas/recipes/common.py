@@ -101,3 +101,14 @@ def scored_on(data, train_split, eval_split, num_images=None):
         "held_out": held_out,
         "label": f"{images} {kind} images ({eval_split})",
     }
+
+
+def drop_option(parser, dest):
+    """Removes the option whose destination is `dest` from an argparse
+    `parser` built by another recipe (e.g. `--method` where the recipe
+    chooses the methods itself)."""
+    for action in list(parser._actions):
+        if action.dest == dest:
+            parser._remove_action(action)
+            for option in action.option_strings:
+                parser._option_string_actions.pop(option, None)

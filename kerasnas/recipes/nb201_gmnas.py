@@ -45,6 +45,7 @@ from kerasnas.fewshot import FewShotSupernet
 from kerasnas.recipes import nb201_pada
 from kerasnas.recipes import nb201_rank
 from kerasnas.recipes import nb201_spos
+from kerasnas.recipes.common import drop_option
 from kerasnas.recipes.common import write_json
 
 METHODS = ("one-shot", "one-shot-equal", "random", "exhaustive", "gm")
@@ -217,10 +218,7 @@ def build_parser(prog="nb201_gmnas"):
     for action in parser._actions:
         if action.dest == "preset":
             action.choices = sorted(PRESETS)
-        if action.dest == "method":
-            parser._remove_action(action)
-            for option in action.option_strings:
-                parser._option_string_actions.pop(option, None)
+    drop_option(parser, "method")
     arg = parser.add_argument
     arg("--methods", nargs="+", choices=METHODS, default=list(METHODS), help="methods to compare")
     arg("--split-epochs", type=nb201_spos._positive_int, nargs="+", help="epochs at which every leaf splits")

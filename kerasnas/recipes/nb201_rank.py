@@ -46,9 +46,11 @@ from pathlib import Path
 import keras
 import numpy as np
 
+import kerasnas
 from kerasnas import data as nas_data
 from kerasnas.benchmarks import NasBench201 as NasBench201Benchmark
 from kerasnas.benchmarks import sample_archs
+from kerasnas.callbacks import SplitWeights
 from kerasnas.callbacks import latest_checkpoint
 from kerasnas.evaluation import RankingMonitor
 from kerasnas.evaluation import format_report
@@ -97,6 +99,14 @@ _RANK = dict(
     split_repeats=100,
     split_metric="cos",
     restart="final",
+    # Inter-choice weights (kerasnas.recipes.nb201_interchoice): None,
+    # "bias", "mul_bias", "bias_sum" or "split" (split at the epochs of
+    # `split_milestones`), with the layers' `interchoice_options`.
+    interchoice=None,
+    interchoice_options=None,
+    split_milestones=None,
+    # Rank only architectures without `exclude_ops` (the trained space).
+    rank_trained_space=False,
 )
 
 PRESETS = {
@@ -171,7 +181,7 @@ PRESETS = {
 _TRAINING_KEYS = nb201_spos._TRAINING_KEYS + (
     "train_split", "exclude_ops", "method", "delta", "tau", "path_floor", "path_shared",
     "importance_weighted_loss", "reject_disconnected", "split_method", "split_epochs", "split_repeats", "split_metric",
-    "restart",
+    "restart", "interchoice", "interchoice_options", "split_milestones",
 )
 METHODS = ("spos", "pa", "da", "pada")
 
@@ -187,11 +197,13 @@ def run(config, output, resume=False, overwrite=False, verbose=2):
             print(f"Already complete: {paths['result']} (trained and ranked with this config).")
             return done
     benchmark = NasBench201Benchmark(config["benchmark"], dataset="cifar10")
-    archs = sample_archs(benchmark, config["num_archs"], config["arch_seed"])
+    archs = ranked_archs(benchmark, config)
 
     keras.utils.set_random_seed(config["seed"])
     space, steps_per_epoch = nb201_spos.build_space(config)
     path_sampler, data_sampler, sampler_callbacks = samplers(config)
+    if config.get("interchoice") == "split":
+        sampler_callbacks.append(SplitWeights(config["split_milestones"]))
     supernet = nb201_spos.build_supernet(space, config, steps_per_epoch, path_sampler)
     if config["exclude_ops"]:
         supernet.set_mask({
@@ -289,6 +301,28 @@ def run(config, output, resume=False, overwrite=False, verbose=2):
     return result
 
 
+def ranked_archs(benchmark, config):
+    """The architectures a run ranks: `num_archs` of the benchmark's, a
+    seeded sample (`arch_seed`); with `rank_trained_space`, of those that
+    use none of `exclude_ops` (e.g. all 64 of the conv-only space)."""
+    if not config.get("rank_trained_space") or not config["exclude_ops"]:
+        return sample_archs(benchmark, config["num_archs"], config["arch_seed"])
+    excluded = set(config["exclude_ops"])
+    space = kerasnas.spaces.NasBench201()
+    population = [a for a in benchmark.archs() if not excluded & set(space.from_string(a).values())]
+    num = config["num_archs"]
+    num = None if num == "all" or num is None or num >= len(population) else num
+    return sample_archs(_Population(population), num, config["arch_seed"])
+
+
+class _Population:
+    def __init__(self, archs):
+        self._archs = archs
+
+    def archs(self):
+        return list(self._archs)
+
+
 def completed_result(paths, config):
     """The saved `result.json` of a run that finished with exactly `config`
     (its last checkpoint is the final epoch), or None: a resumed finished
@@ -300,7 +334,13 @@ def completed_result(paths, config):
         if last is None or Path(last).name != f"epoch_{config['epochs']:05d}.npz":
             return None
     result = json.loads(paths["result"].read_text())
-    if result.get("config") != json.loads(json.dumps(config)):
+    saved = result.get("config") or {}
+    # Keys added to the recipe since the run, left at their off values
+    # (None, False), do not make a finished run unfinished.
+    requested = {
+        k: v for k, v in json.loads(json.dumps(config)).items() if k in saved or v not in (None, False)
+    }
+    if saved != requested:
         return None
     return result
 

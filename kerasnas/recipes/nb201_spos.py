@@ -270,6 +270,9 @@ def build_supernet(space, config, steps_per_epoch, path_sampler=None):
         weight_decay=config["weight_decay"],
         clip_norm=config["clip_norm"],
         bn=config["bn"],
+        # Inter-choice weights (kerasnas.recipes.nb201_interchoice).
+        interchoice=config.get("interchoice"),
+        interchoice_options=config.get("interchoice_options"),
     )
     schedule = keras.optimizers.schedules.CosineDecay(
         config["learning_rate"], decay_steps=config["epochs"] * steps_per_epoch, alpha=0.0
