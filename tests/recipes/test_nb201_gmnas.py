@@ -57,8 +57,9 @@ def test_resume_reuses_finished_runs(gm_run, capsys):
 
 def test_tree_cost_and_bad_input(tmp_path):
     config = dict(nb201_gmnas.PRESETS["cifar10-subset"])
-    assert nb201_gmnas.tree_epochs(config, "gm") == 25 + 2 * 25 + 4 * 50
-    assert nb201_gmnas.tree_epochs(config, "exhaustive") == 25 + 4 * 75  # 'none' excluded
+    # The reference's NB201 split schedule: 15 and 30 of 60 epochs.
+    assert nb201_gmnas.tree_epochs(config, "gm") == 15 + 2 * 15 + 4 * 30
+    assert nb201_gmnas.tree_epochs(config, "exhaustive") == 15 + 4 * 45  # 'none' excluded
     with pytest.raises(ValueError, match="methods"):
         nb201_gmnas.method_config(config, "darts")
     with pytest.raises(SystemExit):
