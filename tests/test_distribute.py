@@ -52,7 +52,9 @@ def test_two_replicas_match_one_device(mirrored, bn):
     assert r1["loss"] == pytest.approx(r2["loss"], rel=1e-5, abs=1e-5)
 
 
-@pytest.mark.parametrize("bn", ["batch", "standard"])
+# "standard" BN: synchronized moments and the moving statistics they feed
+# ("batch" BN computes the same moments and keeps no statistics).
+@pytest.mark.parametrize("bn", ["standard"])
 def test_synchronized_bn_on_two_replicas_matches_one_device(mirrored, bn):
     # Synchronized BN normalizes with the global batch's moments, so 2
     # replicas compute what one device computes with plain BN on the same
