@@ -98,10 +98,10 @@ def time_steps(model, data, steps):
     return times
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    models = build(args)
-    data = dataset(args)
+def interleaved_rounds(models, data, args, value, unit):
+    """`{name: [value(median step seconds) per round]}`: after an untimed
+    trace + warm-up of every model, `args.rounds` rounds each timing
+    `args.steps` steps of every model, in an order rotated per round."""
     names = list(models)
     for name in names:  # trace + warm-up, untimed
         time_steps(models[name], data, args.warmup)
@@ -109,9 +109,17 @@ def main(argv=None):
     for r in range(args.rounds):
         order = names[r % len(names):] + names[: r % len(names)]
         for name in order:
-            step = statistics.median(time_steps(models[name], data, args.steps))
-            per_round[name].append(args.batch_size / step)
-        print(f"round {r}: " + ", ".join(f"{n} {per_round[n][-1]:.1f} img/s" for n in names), flush=True)
+            per_round[name].append(value(statistics.median(time_steps(models[name], data, args.steps))))
+        print(f"round {r}: " + ", ".join(f"{n} {per_round[n][-1]:.1f} {unit}" for n in names), flush=True)
+    return per_round
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    models = build(args)
+    data = dataset(args)
+    names = list(models)
+    per_round = interleaved_rounds(models, data, args, lambda step: args.batch_size / step, "img/s")
     results = {"args": vars(args), "images_per_s": per_round, "median": {}, "ratios": {}}
     for name in names:
         results["median"][name] = statistics.median(per_round[name])

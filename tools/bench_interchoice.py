@@ -25,7 +25,7 @@ import json
 import statistics
 
 from bench_dtype import dataset
-from bench_dtype import time_steps
+from bench_dtype import interleaved_rounds
 
 VARIANTS = ("spos", "bias", "mul_bias", "bias_sum", "split")
 
@@ -79,14 +79,7 @@ def main(argv=None):
     models = build(args)
     data = dataset(args)
     names = list(models)
-    for name in names:  # trace + warm-up, untimed
-        time_steps(models[name], data, args.warmup)
-    per_round = {name: [] for name in names}
-    for r in range(args.rounds):
-        order = names[r % len(names):] + names[: r % len(names)]
-        for name in order:
-            per_round[name].append(statistics.median(time_steps(models[name], data, args.steps)))
-        print(f"round {r}: " + ", ".join(f"{n} {1000 * per_round[n][-1]:.1f} ms" for n in names), flush=True)
+    per_round = interleaved_rounds(models, data, args, lambda step: step, "s")
     results = {"args": vars(args), "step_seconds": per_round, "median": {}, "ratios": {}}
     for name in names:
         results["median"][name] = statistics.median(per_round[name])
