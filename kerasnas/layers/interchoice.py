@@ -395,5 +395,9 @@ class SplitChoice(_DependentChoice):
 def _swap_copy(variable, bank, loaded, key, seen):
     """`bank[loaded] = variable; variable = bank[key] if seen else variable`."""
     current = ops.convert_to_tensor(variable)
-    bank.assign(tf.tensor_scatter_nd_update(bank.value, [[loaded]], current[None]))
+    if tf.distribute.has_strategy():
+        # Mirrored variables: a plain assignment of the whole bank.
+        bank.assign(tf.tensor_scatter_nd_update(bank.value, [[loaded]], current[None]))
+    else:  # in place, one row written
+        bank.value.scatter_nd_update([[loaded]], current[None])
     variable.assign(tf.where(seen, tf.gather(bank.value, key), current))
