@@ -154,7 +154,7 @@ def test_only_the_paths_bias_entries_move(updates):
 
 
 @pytest.mark.parametrize("mode", ["bias", "mul_bias", "bias_sum", "split"])
-def test_extracted_child_folds_the_path_and_has_the_plain_childs_variables(mode):
+def test_extracted_child_folds_the_path_and_has_the_plain_childs_variables(mode, tmp_path):
     x, _, data = tiny_data(num=32, seed=5)
     supernet = compile_sgd(build(mode))
     if mode == "split":
@@ -172,6 +172,10 @@ def test_extracted_child_folds_the_path_and_has_the_plain_childs_variables(mode)
             (w.path.replace(plain.name, child.name), tuple(w.shape)) for w in plain.weights
         )
         assert not any(isinstance(l, (BiasChoice, SplitChoice)) for l in child._flatten_layers())
+    # The folded constants survive the child's `.keras` file.
+    child.save(tmp_path / "child.keras")
+    reloaded = keras.saving.load_model(tmp_path / "child.keras")
+    np.testing.assert_array_equal(reloaded.predict(x, verbose=0), child.predict(x, verbose=0))
 
 
 def test_one_trace_serves_every_path_of_a_bias_supernet():
