@@ -29,21 +29,32 @@ DEFAULT_ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0
 POLICIES = ("float32", "mixed_bfloat16")
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def timing_parser(description):
+    """The arguments every interleaved step-time benchmark takes (network
+    size, steps, rounds, `--quick`, `--json`)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--channels", type=int, default=16)
     parser.add_argument("--cells", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--arch", default=DEFAULT_ARCH)
     parser.add_argument("--quick", action="store_true", help="C=8, N=1, 2 rounds of 3 steps")
     parser.add_argument("--json", metavar="OUT")
+    return parser
+
+
+def parse_timing_args(parser, argv=None):
     args = parser.parse_args(argv)
     if args.quick:
         args.channels, args.cells, args.rounds, args.steps, args.warmup = 8, 1, 2, 3, 1
     return args
+
+
+def parse_args(argv=None):
+    parser = timing_parser(__doc__.split("\n")[0])
+    parser.add_argument("--arch", default=DEFAULT_ARCH)
+    return parse_timing_args(parser, argv)
 
 
 def build(args):

@@ -20,30 +20,21 @@ PYTHONPATH=. TF_CPP_MIN_LOG_LEVEL=2 python tools/bench_interchoice.py --quick --
 ```
 """
 
-import argparse
 import json
 import statistics
 
 from bench_dtype import dataset
 from bench_dtype import interleaved_rounds
+from bench_dtype import parse_timing_args
+from bench_dtype import timing_parser
 
 VARIANTS = ("spos", "bias", "mul_bias", "bias_sum", "split")
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--channels", type=int, default=16)
-    parser.add_argument("--cells", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser = timing_parser(__doc__.split("\n")[0])
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
-    parser.add_argument("--quick", action="store_true", help="C=8, N=1, 2 rounds of 3 steps")
-    parser.add_argument("--json", metavar="OUT")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.channels, args.cells, args.rounds, args.steps, args.warmup = 8, 1, 2, 3, 1
+    args = parse_timing_args(parser, argv)
     if "spos" not in args.variants:
         args.variants = ["spos"] + list(args.variants)
     return args

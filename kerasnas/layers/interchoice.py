@@ -151,10 +151,9 @@ class BiasChoice(_DependentChoice):
         priors = ops.cast(ops.reshape(priors, (-1,)), "int32")
         digits = ops.concatenate([priors, index])
         if self.mode == "bias_sum":
-            offsets = ops.convert_to_tensor(
-                self._offsets[:-1] + [self._offsets[-1]], dtype="int32"
-            )
-            return digits + offsets
+            # Row blocks: one per prior, then the choice's own (offsets
+            # 0, s_1, s_1 + s_2, ..., one per digit).
+            return digits + ops.convert_to_tensor(self._offsets, dtype="int32")
         strides = ops.convert_to_tensor(self._strides, dtype="int32")
         return ops.reshape(ops.sum(digits * strides), (1,))
 
@@ -277,9 +276,9 @@ class SplitChoice(_DependentChoice):
 
     def key(self, priors):
         """int32 scalar: the copy the path uses at the current depth."""
-        key_priors = ops.cast(ops.reshape(priors, (-1,)), "int32")[len(self.prior_sizes) - len(self._key_sizes):]
         if not self._key_sizes:
             return ops.convert_to_tensor(0, "int32")
+        key_priors = ops.cast(ops.reshape(priors, (-1,)), "int32")[len(self.prior_sizes) - len(self._key_sizes):]
         position = ops.arange(len(self._key_sizes), dtype="int32")
         # The first (len - depth) digits are ignored: at a split the
         # existing copies become those of option 0 of the new prior.
@@ -309,19 +308,15 @@ class SplitChoice(_DependentChoice):
             # Keras' symbolic build traces the network statelessly: an
             # assignment there would leak its value across branch graphs.
             return
-        variables = self.candidates[option].weights
-        banks = self.banks[option]
-        loaded = self.loaded[option]
 
-        def swap():
-            seen = self.seen[option, key] > 0
-            for variable, bank in zip(variables, banks):
-                _swap_copy(variable, bank, loaded, key, seen)
+        def record():
             self.seen.assign(tf.tensor_scatter_nd_update(self.seen.value, [[option, key]], [1.0]))
             self.loaded.assign(tf.tensor_scatter_nd_update(self.loaded.value, [[option]], [key]))
-            return tf.constant(True)
 
-        tf.cond(tf.not_equal(loaded, key), swap, lambda: tf.constant(False))
+        _load_copy(
+            self.candidates[option].weights, self.banks[option], self.loaded[option], key,
+            self.seen[option, key] > 0, record,
+        )
 
     def load_path(self, index, priors):
         """Eagerly loads the copy the path `(priors, index)` uses (before a
@@ -372,17 +367,14 @@ class SplitChoice(_DependentChoice):
         if entry is None:
             return
         key = self.loaded[entry["option"]]
-        loaded = entry["loaded"].value
 
-        def swap():
-            seen = entry["seen"][key] > 0
-            for slot, bank in zip(entry["slots"], entry["banks"]):
-                _swap_copy(slot, bank, loaded, key, seen)
+        def record():
             entry["seen"].assign(tf.tensor_scatter_nd_update(entry["seen"].value, [[key]], [1.0]))
             entry["loaded"].assign(key)
-            return tf.constant(True)
 
-        tf.cond(tf.not_equal(loaded, key), swap, lambda: tf.constant(False))
+        _load_copy(
+            entry["slots"], entry["banks"], entry["loaded"].value, key, entry["seen"][key] > 0, record
+        )
 
     def set_depth(self, depth):
         """Sets the split depth (clipped to the priors available)."""
@@ -390,6 +382,21 @@ class SplitChoice(_DependentChoice):
 
     def get_config(self):
         return {**super().get_config(), "max_depth": self.max_depth, "slots": self.slots}
+
+
+def _load_copy(variables, banks, loaded, key, seen, record):
+    """In the graph, when copy `loaded` is not `key`: stores `variables` as
+    copy `loaded` of their `banks`, loads copy `key` into them (an unseen
+    key, `seen` False, keeps the current values: the most recent copy) and
+    runs `record()`, the caller's bookkeeping of seen and loaded copies."""
+
+    def swap():
+        for variable, bank in zip(variables, banks):
+            _swap_copy(variable, bank, loaded, key, seen)
+        record()
+        return tf.constant(True)
+
+    tf.cond(tf.not_equal(loaded, key), swap, lambda: tf.constant(False))
 
 
 def _swap_copy(variable, bank, loaded, key, seen):

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kerasnas.evaluation import average_curves
 from kerasnas.evaluation import improvement_curve
 from kerasnas.evaluation import plot_improvement
 from kerasnas.recipes import nb201_pada
@@ -130,6 +131,7 @@ def run(config, variants, spaces, seeds, output, resume=False, overwrite=False, 
                 )
                 supernet_curve, params_curve = curves_of(directory)
                 curves[variant].append(supernet_curve)
+        # Every run of a space ranks the same architectures: one params curve.
         curves["params"] = [params_curve]
         plot_improvement(
             curves, output / space / "improvement.png",
@@ -140,7 +142,7 @@ def run(config, variants, spaces, seeds, output, resume=False, overwrite=False, 
         space_table["improvement"] = {
             name: {
                 k: [float(v) for v in values]
-                for k, values in _average(runs).items()
+                for k, values in average_curves(runs).items()
             }
             for name, runs in curves.items()
         }
@@ -150,12 +152,6 @@ def run(config, variants, spaces, seeds, output, resume=False, overwrite=False, 
     (output / "table.txt").write_text(text + "\n")
     print("\n" + text)
     return table
-
-
-def _average(curves):
-    from kerasnas.evaluation import average_curves
-
-    return average_curves(curves)
 
 
 def format_table(table):

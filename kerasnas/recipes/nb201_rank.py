@@ -41,6 +41,7 @@ import argparse
 import json
 import math
 import time
+import types
 from pathlib import Path
 
 import keras
@@ -312,15 +313,9 @@ def ranked_archs(benchmark, config):
     population = [a for a in benchmark.archs() if not excluded & set(space.from_string(a).values())]
     num = config["num_archs"]
     num = None if num == "all" or num is None or num >= len(population) else num
-    return sample_archs(_Population(population), num, config["arch_seed"])
-
-
-class _Population:
-    def __init__(self, archs):
-        self._archs = archs
-
-    def archs(self):
-        return list(self._archs)
+    # `sample_archs` draws from anything with `archs()` (a plain list is
+    # refused there, as a likely mistake).
+    return sample_archs(types.SimpleNamespace(archs=lambda: population), num, config["arch_seed"])
 
 
 def completed_result(paths, config):

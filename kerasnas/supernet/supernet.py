@@ -380,9 +380,12 @@ class Supernet(keras.Model):
                     for c in layer.candidates for v in c.trainable_variables
                 }
                 banks += layer.bind_slots(by_id)
+                # Only variables whose slots got banks swap them (not
+                # with shared slots: no op is added to their update).
                 for c in layer.candidates:
                     for v in c.trainable_variables:
-                        slot_swaps[key(v)] = (layer, v)
+                        if id(v) in layer.slot_banks:
+                            slot_swaps[key(v)] = (layer, v)
 
         # Not tracked as model variables: checkpoints carry them as state.
         object.__setattr__(self, "_slot_bank_variables", banks)
