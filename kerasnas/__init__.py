@@ -13,3 +13,4 @@ from kerasnas import spaces
 from kerasnas.supernet import Supernet
 from kerasnas import darts
 from kerasnas import fewshot
+from kerasnas import dcnas

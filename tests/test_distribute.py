@@ -266,3 +266,34 @@ def test_interchoice_weights_on_two_replicas_match_one_device(mirrored, intercho
         )
         moved += "bank" in u.path and bool(np.any(keras.ops.convert_to_numpy(u)))
     assert moved  # split copies took part
+
+
+def test_dcnas_pair_steps_on_two_replicas_match_one_device(mirrored):
+    # Pair steps (Eq. 8) with a meta step each (Eq. 12): both paths, the
+    # copies and lambda are the same on every replica; gradients, pooled
+    # features and the look-ahead product are reduced across them.
+    from kerasnas.dcnas import DCNASSupernet
+
+    _, _, data = tiny_data(num=32, batch_size=16, seed=4)
+    results = []
+    for strategy in (tf.distribute.get_strategy(), mirrored):
+        keras.utils.set_random_seed(0)
+        with strategy.scope():
+            supernet = tiny_space(ops=("nor_conv_1x1", "skip_connect", "nor_conv_3x3")).build_supernet(
+                supernet_class=DCNASSupernet, seed=1, bn="batch", pool_size=60, meta_interval=1,
+                meta_learning_rate=100.0, weight_decay=1e-3, virtual_batch_size=8,
+            )
+            compile_sgd(supernet)
+        states = np.random.default_rng(0).integers(2, size=supernet.states.shape).astype("int32")
+        states[:, 2:] = -1
+        supernet.states.assign(states)
+        supernet.phase.assign(2)
+        history = supernet.fit(data, epochs=2, verbose=0)
+        results.append((supernet, history.history["loss"]))
+    (one, h1), (two, h2) = results
+    np.testing.assert_allclose(h1, h2, rtol=1e-5, atol=1e-5)
+    for u, v in zip(one.variables, two.variables):
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(u), keras.ops.convert_to_numpy(v), rtol=1e-4, atol=1e-5, err_msg=u.path
+        )
+    assert np.any(keras.ops.convert_to_numpy(one.meta_bias))  # meta steps took place

@@ -54,6 +54,14 @@ def project(supernet):
     supernet.set_projection("3<-1", None)
 
 
+def dcnas_pair_phase(supernet, layer):
+    rng = np.random.default_rng(0)
+    states = rng.integers(supernet.copies, size=supernet.states.shape).astype("int32")
+    states[:, layer:] = -1
+    supernet.states.assign(states)
+    supernet.phase.assign(layer)
+
+
 MOBILENET = dict(shape=(16, 16, 3), num_classes=10)
 
 
@@ -112,6 +120,15 @@ CASES = {
         prepare=lambda supernet: [
             l.set_depth(2) for l in supernet.choice_layers() if isinstance(l, kerasnas.layers.SplitChoice)
         ],
+    ),
+    # DCNAS: M local copies, the pool's sharing states (layers 0-2 decided),
+    # pair steps on layer 3 with a meta step each, the copies' seed state.
+    "dcnas-pair-phase": Case(
+        lambda: tiny_space(ops=("nor_conv_1x1", "skip_connect", "nor_conv_3x3")).build_supernet(
+            supernet_class=kerasnas.dcnas.DCNASSupernet, seed=1, bn="batch", pool_size=60,
+            meta_interval=1, meta_learning_rate=100.0,
+        ),
+        prepare=lambda supernet: dcnas_pair_phase(supernet, layer=3),
     ),
     "mobilenet-interchoice-bias-sum": Case(
         lambda: mobilenet().build_supernet(seed=1, bn="standard", interchoice="bias_sum"), **MOBILENET

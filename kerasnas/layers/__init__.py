@@ -5,6 +5,7 @@ from kerasnas.layers.drop_path import DropPath
 from kerasnas.layers.interchoice import BiasChoice
 from kerasnas.layers.interchoice import INTERCHOICE
 from kerasnas.layers.interchoice import SplitChoice
+from kerasnas.layers.local_share import LocalShareChoice
 from kerasnas.layers.mixed import MixedChoice
 from kerasnas.layers.selection import CHOICE_TYPES
 from kerasnas.layers.selection import architecture_input

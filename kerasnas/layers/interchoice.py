@@ -193,65 +193,17 @@ class BiasChoice(_DependentChoice):
         return {**super().get_config(), "mode": self.mode, "bias_updates": self.bias_updates}
 
 
-@kerasnas_export("kerasnas.layers.SplitChoice")
-class SplitChoice(_DependentChoice):
-    """A `Choice` whose candidates get one weight copy per value of its
-    last priors once training reaches the split milestones.
+class _CopyBanks:
+    """Weight copies of a choice's candidates, one live: the candidate's own
+    variables hold the copy in use, the others wait in per-variable banks
+    (`SplitChoice`, `LocalShareChoice`). Needs `candidates`, `num_copies`
+    and `slots` (`"shared"` or `"per_copy"` optimizer slots)."""
 
-    At depth 0 (before the first milestone) it is a plain `Choice`. At depth
-    d the copy in use is keyed by the options of the last d priors
-    (`kerasnas.callbacks.SplitWeights` raises the depth at its milestones;
-    at most `max_depth`). The candidate's own variables hold the copy in
-    use: when the selected candidate's key changes, its variables (weights
-    and BN statistics) are stored in a bank and the key's copy is loaded in
-    their place; an unseen key starts from the candidate's most recently
-    used weights, as in the reference. Only the selected candidate is
-    swapped (the reference swaps all candidates of the choice at once); its
-    copies' weights are what extraction, saving and evaluation see.
+    slot_banks = None
+    conditional_swaps = True
 
-    `slots="shared"` (reference): the optimizer slots (momentum, Adam's
-    moments) are the live variables', one set for every copy, since the
-    reference swaps the copies into the same parameter tensors.
-    `"per_copy"`: each copy keeps its own slots, swapped with it by the
-    supernet's guarded optimizer (a new copy's slots start as those of the
-    copy it was cloned from).
-
-    Args:
-        candidates, options, label: see `Choice`.
-        prior_labels, prior_sizes: the priors (the last `max_depth` key the
-            copies).
-        max_depth: the most priors a key may use (reference: 2).
-        slots: `"shared"` or `"per_copy"` (see above).
-
-    Call arguments:
-        inputs: the input tensor.
-        index: int32 scalar, this choice's option.
-        priors: int32 vector, the priors' options (in `prior_labels` order).
-        training: passed to the candidates.
-    """
-
-    def __init__(
-        self, candidates, options, label, prior_labels=(), prior_sizes=(), max_depth=2,
-        slots="shared", **kwargs,
-    ):
-        super().__init__(candidates, options, label, prior_labels, prior_sizes, **kwargs)
-        if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 1:
-            raise ValueError(
-                "Invalid value for argument `max_depth`. Expected a positive "
-                f"int. Received: max_depth={max_depth!r}"
-            )
-        self.max_depth = max_depth
-        self.slots = _check_option("slots", slots, SPLIT_SLOTS)
-        sizes = self.prior_sizes[-max_depth:]
-        self._key_sizes = sizes
-        self._key_strides = [int(np.prod(sizes[i + 1:], dtype=np.int64)) for i in range(len(sizes))]
-        self.num_copies = int(np.prod(sizes, dtype=np.int64)) if sizes else 1
-        self.slot_banks = None
-
-    def build(self, input_shape):
-        super().build(input_shape)
+    def _build_banks(self):
         n = len(self.candidates)
-        self.depth = self.add_weight(shape=(), dtype="int32", initializer="zeros", trainable=False, name="depth")
         self.loaded = self.add_weight(shape=(n,), dtype="int32", initializer="zeros", trainable=False, name="loaded")
         seen = np.zeros((n, self.num_copies), "float32")
         seen[:, 0] = 1.0
@@ -268,34 +220,6 @@ class SplitChoice(_DependentChoice):
             ]
             for o, candidate in enumerate(self.candidates)
         ]
-
-    @property
-    def max_key_depth(self):
-        """The depth at which every prior of the key is used."""
-        return len(self._key_sizes)
-
-    def key(self, priors):
-        """int32 scalar: the copy the path uses at the current depth."""
-        if not self._key_sizes:
-            return ops.convert_to_tensor(0, "int32")
-        key_priors = ops.cast(ops.reshape(priors, (-1,)), "int32")[len(self.prior_sizes) - len(self._key_sizes):]
-        position = ops.arange(len(self._key_sizes), dtype="int32")
-        # The first (len - depth) digits are ignored: at a split the
-        # existing copies become those of option 0 of the new prior.
-        used = ops.greater_equal(position, len(self._key_sizes) - ops.cast(self.depth, "int32"))
-        strides = ops.convert_to_tensor(self._key_strides, "int32")
-        return ops.sum(ops.where(used, key_priors * strides, 0))
-
-    def call(self, inputs, index, priors, training=None):
-        if len(self.candidates) == 1:
-            self._swap(0, self.key(priors))
-            return self.candidates[0](inputs, training=training)
-        key = self.key(priors)
-        index = ops.cast(index, "int32")
-        branches = [
-            lambda x, o=o: self._run(o, key, x, training) for o in range(len(self.candidates))
-        ]
-        return ops.switch(index, branches, inputs)
 
     def _run(self, option, key, inputs, training):
         self._swap(option, key)
@@ -315,13 +239,8 @@ class SplitChoice(_DependentChoice):
 
         _load_copy(
             self.candidates[option].weights, self.banks[option], self.loaded[option], key,
-            self.seen[option, key] > 0, record,
+            self.seen[option, key] > 0, record, conditional=self.conditional_swaps,
         )
-
-    def load_path(self, index, priors):
-        """Eagerly loads the copy the path `(priors, index)` uses (before a
-        child is extracted from the live variables)."""
-        self._swap(int(index), self.key(ops.convert_to_tensor(priors)))
 
     # === Optimizer slots per copy ===
     def bind_slots(self, slots_by_variable):
@@ -376,6 +295,99 @@ class SplitChoice(_DependentChoice):
             entry["slots"], entry["banks"], entry["loaded"].value, key, entry["seen"][key] > 0, record
         )
 
+
+@kerasnas_export("kerasnas.layers.SplitChoice")
+class SplitChoice(_CopyBanks, _DependentChoice):
+    """A `Choice` whose candidates get one weight copy per value of its
+    last priors once training reaches the split milestones.
+
+    At depth 0 (before the first milestone) it is a plain `Choice`. At depth
+    d the copy in use is keyed by the options of the last d priors
+    (`kerasnas.callbacks.SplitWeights` raises the depth at its milestones;
+    at most `max_depth`). The candidate's own variables hold the copy in
+    use: when the selected candidate's key changes, its variables (weights
+    and BN statistics) are stored in a bank and the key's copy is loaded in
+    their place; an unseen key starts from the candidate's most recently
+    used weights, as in the reference. Only the selected candidate is
+    swapped (the reference swaps all candidates of the choice at once); its
+    copies' weights are what extraction, saving and evaluation see.
+
+    `slots="shared"` (reference): the optimizer slots (momentum, Adam's
+    moments) are the live variables', one set for every copy, since the
+    reference swaps the copies into the same parameter tensors.
+    `"per_copy"`: each copy keeps its own slots, swapped with it by the
+    supernet's guarded optimizer (a new copy's slots start as those of the
+    copy it was cloned from).
+
+    Args:
+        candidates, options, label: see `Choice`.
+        prior_labels, prior_sizes: the priors (the last `max_depth` key the
+            copies).
+        max_depth: the most priors a key may use (reference: 2).
+        slots: `"shared"` or `"per_copy"` (see above).
+
+    Call arguments:
+        inputs: the input tensor.
+        index: int32 scalar, this choice's option.
+        priors: int32 vector, the priors' options (in `prior_labels` order).
+        training: passed to the candidates.
+    """
+
+    def __init__(
+        self, candidates, options, label, prior_labels=(), prior_sizes=(), max_depth=2,
+        slots="shared", **kwargs,
+    ):
+        super().__init__(candidates, options, label, prior_labels, prior_sizes, **kwargs)
+        if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 1:
+            raise ValueError(
+                "Invalid value for argument `max_depth`. Expected a positive "
+                f"int. Received: max_depth={max_depth!r}"
+            )
+        self.max_depth = max_depth
+        self.slots = _check_option("slots", slots, SPLIT_SLOTS)
+        sizes = self.prior_sizes[-max_depth:]
+        self._key_sizes = sizes
+        self._key_strides = [int(np.prod(sizes[i + 1:], dtype=np.int64)) for i in range(len(sizes))]
+        self.num_copies = int(np.prod(sizes, dtype=np.int64)) if sizes else 1
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.depth = self.add_weight(shape=(), dtype="int32", initializer="zeros", trainable=False, name="depth")
+        self._build_banks()
+
+    @property
+    def max_key_depth(self):
+        """The depth at which every prior of the key is used."""
+        return len(self._key_sizes)
+
+    def key(self, priors):
+        """int32 scalar: the copy the path uses at the current depth."""
+        if not self._key_sizes:
+            return ops.convert_to_tensor(0, "int32")
+        key_priors = ops.cast(ops.reshape(priors, (-1,)), "int32")[len(self.prior_sizes) - len(self._key_sizes):]
+        position = ops.arange(len(self._key_sizes), dtype="int32")
+        # The first (len - depth) digits are ignored: at a split the
+        # existing copies become those of option 0 of the new prior.
+        used = ops.greater_equal(position, len(self._key_sizes) - ops.cast(self.depth, "int32"))
+        strides = ops.convert_to_tensor(self._key_strides, "int32")
+        return ops.sum(ops.where(used, key_priors * strides, 0))
+
+    def call(self, inputs, index, priors, training=None):
+        if len(self.candidates) == 1:
+            self._swap(0, self.key(priors))
+            return self.candidates[0](inputs, training=training)
+        key = self.key(priors)
+        index = ops.cast(index, "int32")
+        branches = [
+            lambda x, o=o: self._run(o, key, x, training) for o in range(len(self.candidates))
+        ]
+        return ops.switch(index, branches, inputs)
+
+    def load_path(self, index, priors):
+        """Eagerly loads the copy the path `(priors, index)` uses (before a
+        child is extracted from the live variables)."""
+        self._swap(int(index), self.key(ops.convert_to_tensor(priors)))
+
     def set_depth(self, depth):
         """Sets the split depth (clipped to the priors available)."""
         self.depth.assign(min(int(depth), self.max_depth, self.max_key_depth))
@@ -384,11 +396,14 @@ class SplitChoice(_DependentChoice):
         return {**super().get_config(), "max_depth": self.max_depth, "slots": self.slots}
 
 
-def _load_copy(variables, banks, loaded, key, seen, record):
+def _load_copy(variables, banks, loaded, key, seen, record, conditional=True):
     """In the graph, when copy `loaded` is not `key`: stores `variables` as
     copy `loaded` of their `banks`, loads copy `key` into them (an unseen
     key, `seen` False, keeps the current values: the most recent copy) and
-    runs `record()`, the caller's bookkeeping of seen and loaded copies."""
+    runs `record()`, the caller's bookkeeping of seen and loaded copies.
+    `conditional=False`: the same without a `tf.cond` (when `loaded` is
+    `key` the row written is read back unchanged): a cheaper trace, one row
+    copied per variable at every call."""
 
     def swap():
         for variable, bank in zip(variables, banks):
@@ -396,6 +411,9 @@ def _load_copy(variables, banks, loaded, key, seen, record):
         record()
         return tf.constant(True)
 
+    if not conditional:
+        swap()
+        return
     tf.cond(tf.not_equal(loaded, key), swap, lambda: tf.constant(False))
 
 

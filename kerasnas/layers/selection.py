@@ -6,6 +6,8 @@ from kerasnas.layers.choice import Choice
 from kerasnas.layers.interchoice import BiasChoice
 from kerasnas.layers.interchoice import SplitChoice
 from kerasnas.layers.interchoice import check_interchoice
+from kerasnas.layers.local_share import LocalShareChoice
+from kerasnas.layers.local_share import check_local_copies
 from kerasnas.layers.mixed import MixedChoice
 
 
@@ -22,16 +24,26 @@ def check_choice_type(choice_type):
     return choice_type
 
 
-def architecture_input(num_options, choice_type="single"):
+def architecture_input(num_options, choice_type="single", local_copies=None):
     """The supernet network's architecture input and its per-choice rows.
 
-    `"single"`: the int32 path, one option index per choice (label order).
+    `"single"`: the int32 path, one option index per choice (label order);
+    with `local_copies` (DCNAS), the path followed by the copy each choice
+    uses (`2 * num_choices` entries, selectors in that order).
     `"mixed"`: the float `(num_choices, max_options)` matrix of architecture
     weights, one row per choice. Returns `(keras.Input, [selector per
     choice])`; a space builder passes each selector to its choice layer.
     """
     check_choice_type(choice_type)
     num_choices = len(num_options)
+    if check_local_copies(local_copies) is not None:
+        if choice_type != "single":
+            raise ValueError(
+                "Invalid value for argument `local_copies`. Local weight copies "
+                "need single-path choices (`choice_type='single'`). Received: "
+                f"local_copies={local_copies!r} with choice_type={choice_type!r}"
+            )
+        num_choices *= 2
     if choice_type == "single":
         tensor = keras.Input(batch_shape=(num_choices,), dtype="int32", name="path")
     else:
@@ -43,7 +55,7 @@ def architecture_input(num_options, choice_type="single"):
 
 def make_choice(
     candidates, options, label, choice_type="single", dense=False, name=None,
-    interchoice=None, priors=(), prior_sizes=(), interchoice_options=None,
+    interchoice=None, priors=(), prior_sizes=(), interchoice_options=None, local_copies=None,
 ):
     """A `Choice` (`"single"`) or a `MixedChoice` (`"mixed"`) layer; with
     `interchoice` and at least one prior, a `BiasChoice` (`"bias"`,
@@ -51,9 +63,21 @@ def make_choice(
     on the choices labelled `priors` (with `prior_sizes` options each).
     A choice without priors gets no inter-choice weights (the reference's
     rule). `interchoice_options`: more arguments of those layers (e.g.
-    `bias_updates`, `max_depth`, `slots`)."""
+    `bias_updates`, `max_depth`, `slots`). `local_copies=M`: a
+    `LocalShareChoice` with M weight copies per candidate (DCNAS; not
+    combined with `interchoice`)."""
     check_choice_type(choice_type)
     check_interchoice(interchoice)
+    if check_local_copies(local_copies) is not None:
+        if interchoice is not None:
+            raise ValueError(
+                "Invalid value for argument `local_copies`. Local weight copies "
+                "and inter-choice weights do not combine. Received: "
+                f"local_copies={local_copies!r} with interchoice={interchoice!r}"
+            )
+        return LocalShareChoice(
+            candidates, options=options, label=label, dense=dense, name=name, copies=local_copies,
+        )
     if interchoice is None or not priors:
         cls = Choice if choice_type == "single" else MixedChoice
         return cls(candidates, options=options, label=label, dense=dense, name=name)
@@ -86,6 +110,8 @@ def call_choice(choice, inputs, selectors, labels):
     selectors stacked when it depends on earlier choices (`labels`: the
     space's labels, in the order of `selectors`)."""
     index = selectors[labels.index(choice.label)]
+    if isinstance(choice, LocalShareChoice):
+        return choice(inputs, index, copy=selectors[len(labels) + labels.index(choice.label)])
     prior_labels = getattr(choice, "prior_labels", ())
     if not prior_labels:
         return choice(inputs, index)

@@ -108,6 +108,10 @@ _RANK = dict(
     split_milestones=None,
     # Rank only architectures without `exclude_ops` (the trained space).
     rank_trained_space=False,
+    # DCNAS (kerasnas.recipes.nb201_dcnas): None, or the options of
+    # `kerasnas.recipes.nb201_dcnas.DCNAS` (copies, pool, schedule, meta
+    # network).
+    dcnas=None,
 )
 
 PRESETS = {
@@ -182,7 +186,7 @@ PRESETS = {
 _TRAINING_KEYS = nb201_spos._TRAINING_KEYS + (
     "train_split", "exclude_ops", "method", "delta", "tau", "path_floor", "path_shared",
     "importance_weighted_loss", "reject_disconnected", "split_method", "split_epochs", "split_repeats", "split_metric",
-    "restart", "interchoice", "interchoice_options", "split_milestones",
+    "restart", "interchoice", "interchoice_options", "split_milestones", "dcnas",
 )
 METHODS = ("spos", "pa", "da", "pada")
 
@@ -206,6 +210,10 @@ def run(config, output, resume=False, overwrite=False, verbose=2):
     if config.get("interchoice") == "split":
         sampler_callbacks.append(SplitWeights(config["split_milestones"]))
     supernet = nb201_spos.build_supernet(space, config, steps_per_epoch, path_sampler)
+    if config.get("dcnas"):
+        from kerasnas.recipes import nb201_dcnas
+
+        sampler_callbacks.append(nb201_dcnas.schedule(config, output))
     if config["exclude_ops"]:
         supernet.set_mask({
             label: [o for o in options if o not in config["exclude_ops"]]

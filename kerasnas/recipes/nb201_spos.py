@@ -264,6 +264,11 @@ def data_geometry(config):
 def build_supernet(space, config, steps_per_epoch, path_sampler=None):
     """The compiled SPOS supernet of `space` for `config` (uniform paths
     unless another `path_sampler` is given)."""
+    options = {}
+    if config.get("dcnas"):  # kerasnas.recipes.nb201_dcnas
+        from kerasnas.recipes import nb201_dcnas
+
+        options = nb201_dcnas.supernet_options(config)
     supernet = space.build_supernet(
         path_sampler=path_sampler,
         seed=config["seed"],
@@ -273,6 +278,7 @@ def build_supernet(space, config, steps_per_epoch, path_sampler=None):
         # Inter-choice weights (kerasnas.recipes.nb201_interchoice).
         interchoice=config.get("interchoice"),
         interchoice_options=config.get("interchoice_options"),
+        **options,
     )
     schedule = keras.optimizers.schedules.CosineDecay(
         config["learning_rate"], decay_steps=config["epochs"] * steps_per_epoch, alpha=0.0

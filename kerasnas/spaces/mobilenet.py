@@ -283,6 +283,7 @@ class MobileNetSpace(SearchSpace):
         priors=None,
         interchoice_options=None,
         input_transforms=None,
+        local_copies=None,
         name=None,
     ):
         """The functional network: the supernet's (`arch=None`) or a child's.
@@ -296,7 +297,8 @@ class MobileNetSpace(SearchSpace):
 
         Inter-choice dependent weights: `interchoice`, `priors` (default:
         each layer depends on the previous one), `interchoice_options` and
-        `input_transforms` as in `NasBench201.build_network`.
+        `input_transforms` as in `NasBench201.build_network`; local weight
+        copies (DCNAS) with `local_copies=M`, also as there.
         """
         check_choice_type(choice_type)
         priors = self.resolve_priors(priors) if interchoice else {}
@@ -317,7 +319,7 @@ class MobileNetSpace(SearchSpace):
         inputs = [images]
         selectors = None
         if arch is None:
-            arch_input, selectors = architecture_input(self.num_options, choice_type)
+            arch_input, selectors = architecture_input(self.num_options, choice_type, local_copies)
             inputs.append(arch_input)
         x = images
         if self.stem_strides > 1:
@@ -349,7 +351,7 @@ class MobileNetSpace(SearchSpace):
                     candidates, options, label, choice_type, dense=dense, name=label,
                     interchoice=interchoice, priors=prior_labels,
                     prior_sizes=[len(self.choices[p]) for p in prior_labels],
-                    interchoice_options=interchoice_options,
+                    interchoice_options=interchoice_options, local_copies=local_copies,
                 )
                 x = call_choice(choice, x, selectors, list(self.labels))
             else:

@@ -343,6 +343,7 @@ class NasBench201(SearchSpace):
         priors=None,
         interchoice_options=None,
         input_transforms=None,
+        local_copies=None,
         name=None,
     ):
         """The functional network: the supernet's (`arch=None`) or a child's.
@@ -364,6 +365,11 @@ class NasBench201(SearchSpace):
         `input_transforms` (`{choice name: (scale, offset)}`, the folded
         biases `Supernet.extract` computes) applies them to its edges'
         inputs; `interchoice` itself changes nothing in a child.
+
+        Local weight sharing (DCNAS): `local_copies=M` gives every edge a
+        `kerasnas.layers.LocalShareChoice` with M weight copies per
+        candidate; the supernet network then takes `[images, path + copies]`
+        (the copy of each edge after the path). A child is unchanged.
         """
         check_choice_type(choice_type)
         priors = self.resolve_priors(priors) if interchoice else {}
@@ -382,7 +388,7 @@ class NasBench201(SearchSpace):
         inputs = [images]
         selectors = None
         if arch is None:
-            arch_input, selectors = architecture_input(self.num_options, choice_type)
+            arch_input, selectors = architecture_input(self.num_options, choice_type, local_copies)
             inputs.append(arch_input)
         x = keras.layers.Conv2D(
             self.channels, 3, padding="same", use_bias=False,
@@ -396,7 +402,7 @@ class NasBench201(SearchSpace):
             for i in range(self.cells_per_stage):
                 x = self._cell(
                     x, channels, f"cell{s}_{i}", arch, selectors, bn_opts["cell"], dense, choice_type,
-                    dict(interchoice=interchoice, priors=priors, options=interchoice_options),
+                    dict(interchoice=interchoice, priors=priors, options=interchoice_options, local_copies=local_copies),
                     input_transforms,
                 )
         x = BatchNorm(name="lastact_bn", **bn_opts["head"])(x)
@@ -422,6 +428,7 @@ class NasBench201(SearchSpace):
                         interchoice=interchoice["interchoice"], priors=priors,
                         prior_sizes=[len(self.ops)] * len(priors),
                         interchoice_options=interchoice["options"],
+                        local_copies=interchoice["local_copies"],
                     )
                     terms.append(call_choice(choice, nodes[j], selectors, list(NB201_EDGES)))
                 elif arch[label] == "none":

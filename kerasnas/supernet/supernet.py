@@ -506,12 +506,14 @@ class Supernet(keras.Model):
         self.active_path.assign(path)
         return self._weight_step(x, y, sample_weight, index, self.architecture_input(), path)
 
-    def _weight_step(self, x, y, sample_weight, index, arch_input, path):
+    def _weight_step(self, x, y, sample_weight, index, arch_input, path, adjust_gradients=None):
         """One update of the network weights on a batch, the network reading
         `arch_input` (the path, or a mixed supernet's weights); `path` is
         what samplers and observers see. Gradients are reduced across
-        replicas, observed, clipped, given to the path sampler, decayed and
-        applied by the guarded optimizer; returns the metrics."""
+        replicas, changed by `adjust_gradients(gradients, variables)` if
+        given (a subclass' update rule, e.g. DCNAS' Eq. 8), observed,
+        clipped, given to the path sampler, decayed and applied by the
+        guarded optimizer; returns the metrics."""
         with tf.GradientTape() as tape:
             y_pred = self.network([x, arch_input], training=True)
             loss = self._compute_loss(
@@ -522,6 +524,8 @@ class Supernet(keras.Model):
             observer(self, x, y, y_pred, index)
         variables = self.network_variables
         gradients = self._replica_sum(tape.gradient(loss, variables), variables)
+        if adjust_gradients is not None:
+            gradients = adjust_gradients(gradients, variables)
         for observer in self._gradient_observers:
             observer(self, path, gradients, variables)
         if self.clip_norm is not None:
