@@ -121,14 +121,15 @@ CASES = {
             l.set_depth(2) for l in supernet.choice_layers() if isinstance(l, kerasnas.layers.SplitChoice)
         ],
     ),
-    # DCNAS: M local copies, the pool's sharing states (layers 0-2 decided),
-    # pair steps on layer 3 with a meta step each, the copies' seed state.
-    "dcnas-pair-phase": Case(
-        lambda: tiny_space(ops=("nor_conv_1x1", "skip_connect", "nor_conv_3x3")).build_supernet(
-            supernet_class=kerasnas.dcnas.DCNASSupernet, seed=1, bn="batch", pool_size=60,
+    # DCNAS: M local copies, the pool's sharing states (layer 0 decided),
+    # pair steps on layer 1 with a meta step each, the copies' seed state
+    # (a 2-layer MobileNet with 2 options a layer: a trace in seconds).
+    "mobilenet-dcnas-pair-phase": Case(
+        lambda: mobilenet(kernel_sizes=(3,)).build_supernet(
+            supernet_class=kerasnas.dcnas.DCNASSupernet, seed=1, bn="standard", pool_size=4,
             meta_interval=1, meta_learning_rate=100.0,
         ),
-        prepare=lambda supernet: dcnas_pair_phase(supernet, layer=3),
+        prepare=lambda supernet: dcnas_pair_phase(supernet, layer=1), **MOBILENET,
     ),
     "mobilenet-interchoice-bias-sum": Case(
         lambda: mobilenet().build_supernet(seed=1, bn="standard", interchoice="bias_sum"), **MOBILENET

@@ -19,6 +19,7 @@ RECIPES = {
     "darts-pt": "kerasnas.recipes.darts_pt",
     "nb201-search": "kerasnas.recipes.nb201_search",
     "mobilenet-search": "kerasnas.recipes.mobilenet_search",
+    "mobilenet-dcnas": "kerasnas.recipes.mobilenet_dcnas",
 }
 
 

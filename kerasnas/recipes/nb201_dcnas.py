@@ -103,8 +103,9 @@ def schedule(config, output):
     )
 
 
-def variant_config(config, variant):
-    """The `nb201_rank` config of `variant`."""
+def variant_config(config, variant, num_layers=6):
+    """The config of `variant` (`nb201_rank`'s, or any recipe training with
+    `nb201_spos.build_supernet`) for a space of `num_layers` layers."""
     if variant not in VARIANTS:
         raise ValueError(
             f"Invalid value for argument `variants`. Expected any of {list(VARIANTS)}. "
@@ -119,10 +120,10 @@ def variant_config(config, variant):
         "lambda0": {"pair_lambda": 0.0},
         "lambda1": {"pair_lambda": 1.0},
     }[variant])
-    total = options["warmup_epochs"] + 2 * options["layer_epochs"] * 6 + options["final_epochs"]
+    total = options["warmup_epochs"] + 2 * options["layer_epochs"] * num_layers + options["final_epochs"]
     if total != config["epochs"]:
         raise ValueError(
-            "Invalid value for argument `epochs`. Expected T_w + 2 * T * 6 + T_f = "
+            f"Invalid value for argument `epochs`. Expected T_w + 2 * T * {num_layers} + T_f = "
             f"{total} epochs for the DCNAS schedule {options['warmup_epochs']}, "
             f"{options['layer_epochs']}, {options['final_epochs']}. Received: epochs={config['epochs']}"
         )

@@ -267,7 +267,12 @@ def run(config, output, build_space, resume=False, overwrite=False, verbose=2, t
         print(f"Training the supernet on {config['data']} {train_split} "
               f"({config['epochs']} epochs of {steps_per_epoch} steps).")
         start = time.perf_counter()
-        history = nb201_spos.train(supernet, config, paths, resume, verbose)
+        callbacks = []
+        if config.get("dcnas"):  # kerasnas.recipes.mobilenet_dcnas
+            from kerasnas.recipes import nb201_dcnas
+
+            callbacks.append(nb201_dcnas.schedule(config, output))
+        history = nb201_spos.train(supernet, config, paths, resume, verbose, callbacks=callbacks)
         nb201_spos._write_history(history, paths["history"], paths["history_csv"])
         supernet.save(paths["supernet"])
         print(f"Trained in {time.perf_counter() - start:.0f} s: {paths['supernet']}")

@@ -8,12 +8,12 @@ import pytest
 
 from kerasnas.recipes import nb201_dcnas
 
-# The smoke preset, smaller: 128 training images (2 steps per epoch), a pool
-# of 20, T_w = 0, T = 1, T_f = 1 (13 epochs), 12 architectures ranked.
-ARGS = ["--preset", "smoke", "--limit", "128", "--num-archs", "12", "--monitor-archs", "4",
-        "--train-split", "search_train", "--eval-split", "search_valid", "--eval-limit", "128",
-        "--monitor-every", "13", "--verbose", "0", "--pool-size", "20", "--warmup-epochs", "0",
-        "--layer-epochs", "1", "--final-epochs", "1", "--epochs", "13"]
+# The smoke preset, smaller: 64 training images (1 step per epoch), a pool
+# of 20, T_w = 0, T = 1, T_f = 0 (12 epochs), 8 architectures ranked.
+ARGS = ["--preset", "smoke", "--limit", "64", "--num-archs", "8", "--monitor-archs", "4",
+        "--train-split", "search_train", "--eval-split", "search_valid", "--eval-limit", "64",
+        "--monitor-every", "12", "--verbose", "0", "--pool-size", "20", "--warmup-epochs", "0",
+        "--layer-epochs", "1", "--final-epochs", "0", "--epochs", "12"]
 
 
 def test_dcnas_run_table_equals_the_runs_files(tmp_path):
@@ -44,3 +44,19 @@ def test_bad_input_is_refused_before_training(tmp_path):
     with pytest.raises(SystemExit):
         nb201_dcnas.main(ARGS[:-1] + ["20", "--variants", "spos", "dcnas", "--output", str(tmp_path)])
     assert not list(tmp_path.iterdir())
+
+
+def test_mobilenet_presets_fill_their_schedules():
+    # The paper's ImageNet setting: L = 16 layers of K = 6 MBConv options,
+    # T_w 10 + 16 x 2 x T 3 + T_f 44 = 150 epochs, N = 10,000, M = 2, tau 20.
+    from kerasnas.recipes import mobilenet_dcnas
+
+    paper = mobilenet_dcnas.PRESETS["paper"]
+    assert sum(paper["stage_depths"]) == 16 and not paper["skip"]
+    assert len(paper["kernel_sizes"]) * len(paper["expansions"]) == 6
+    options = nb201_dcnas.variant_config(paper, "dcnas", num_layers=16)["dcnas"]
+    assert (options["pool_size"], options["copies"], options["meta_interval"]) == (10000, 2, 20)
+    for name, preset in mobilenet_dcnas.PRESETS.items():
+        layers = sum(preset["stage_depths"])
+        for variant in nb201_dcnas.VARIANTS:
+            nb201_dcnas.variant_config(preset, variant, num_layers=layers)  # epochs match
