@@ -79,7 +79,7 @@ def build_parser(prog="mobilenet_dcnas"):
             action.choices = sorted(PRESETS)
     arg = parser.add_argument
     arg("--variant", choices=nb201_dcnas.VARIANTS, default="dcnas", help="the supernet to train")
-    arg("--pool-size", type=nb201_spos._positive_int, help="architectures in the DCNAS pool (N)")
+    nb201_dcnas.add_dcnas_arguments(parser)
     return parser
 
 
@@ -87,10 +87,7 @@ def main(argv=None, prog="mobilenet_dcnas"):
     """Command-line entry point; returns the search report."""
     parser = build_parser(prog)
     args = nb201_spos.parse_args(parser, argv)
-    config = nb201_spos.config_from_args(args, PRESETS)
-    config["dcnas"] = dict(config["dcnas"])
-    if args.pool_size is not None:
-        config["dcnas"]["pool_size"] = args.pool_size
+    config = nb201_dcnas.dcnas_config(nb201_spos.config_from_args(args, PRESETS), args)
     output = Path(args.output or Path("runs") / "mobilenet_dcnas" / args.preset / args.variant)
     try:
         return run(config, args.variant, output, args.resume, args.overwrite, args.verbose)

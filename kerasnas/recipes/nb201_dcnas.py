@@ -185,12 +185,27 @@ def build_parser(prog="nb201_dcnas"):
     drop_option(parser, "method")
     arg = parser.add_argument
     arg("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS), help="supernets to compare")
+    add_dcnas_arguments(parser)
+    return parser
+
+
+def add_dcnas_arguments(parser):
+    """The flags that override a preset's DCNAS options (`dcnas_config`)."""
+    arg = parser.add_argument_group("DCNAS").add_argument
     arg("--pool-size", type=nb201_spos._positive_int, help="architectures in the DCNAS pool (N)")
     arg("--copies", type=nb201_spos._positive_int, help="weight copies per candidate (M)")
     arg("--warmup-epochs", type=_non_negative_int, help="T_w: ordinary epochs before the first layer")
     arg("--layer-epochs", type=nb201_spos._positive_int, help="T: pair epochs per layer, then as many ordinary ones")
     arg("--final-epochs", type=_non_negative_int, help="T_f: ordinary epochs after the last layer")
-    return parser
+
+
+def dcnas_config(config, args):
+    """`config` with its DCNAS options overridden by the flags given."""
+    options = dict(config["dcnas"])
+    for key in ("pool_size", "copies", "warmup_epochs", "layer_epochs", "final_epochs"):
+        if getattr(args, key) is not None:
+            options[key] = getattr(args, key)
+    return dict(config, dcnas=options)
 
 
 def _non_negative_int(text):
@@ -204,14 +219,7 @@ def main(argv=None, prog="nb201_dcnas"):
     """Command-line entry point; returns the table dict."""
     parser = build_parser(prog)
     args = nb201_spos.parse_args(parser, argv)
-    config = nb201_spos.config_from_args(args, PRESETS)
-    config["dcnas"] = dict(config["dcnas"])
-    for key, value in (
-        ("pool_size", args.pool_size), ("copies", args.copies), ("warmup_epochs", args.warmup_epochs),
-        ("layer_epochs", args.layer_epochs), ("final_epochs", args.final_epochs),
-    ):
-        if value is not None:
-            config["dcnas"][key] = value
+    config = dcnas_config(nb201_spos.config_from_args(args, PRESETS), args)
     output = Path(args.output or Path("runs") / "nb201_dcnas" / args.preset)
     seeds = args.seeds or [config["seed"]]
     try:

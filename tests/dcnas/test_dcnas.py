@@ -15,6 +15,7 @@ from kerasnas.dcnas import nearest_members
 from kerasnas.dcnas import sample_pool
 from kerasnas.layers import LocalShareChoice
 from nas_helpers import compile_sgd, tiny_data, tiny_mobilenet, tiny_space
+from test_supernet import count_traces
 
 OPS = ("nor_conv_1x1", "skip_connect", "nor_conv_3x3")
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -331,6 +332,8 @@ def test_training_resumes_bit_identically(tmp_path):
             if epoch == 2:
                 raise KeyboardInterrupt
 
+    traces = {}
+
     def run(directory, kill=False, resume=False):
         keras.utils.set_random_seed(0)
         supernet = compile_sgd(space.build_supernet(
@@ -339,6 +342,7 @@ def test_training_resumes_bit_identically(tmp_path):
         schedule = DCNASSchedule(1, 1, 1, data, representatives=2, verbose=0)
         checkpoint = EpochCheckpoint(directory)
         start = checkpoint.restore(supernet) if resume else 0
+        traces[directory.name] = count_traces(supernet, "train_step")
         supernet.fit(
             data, epochs=schedule.epochs(len(space.labels)), initial_epoch=start, verbose=0,
             callbacks=[schedule, checkpoint] + ([Kill()] if kill else []),
@@ -350,6 +354,7 @@ def test_training_resumes_bit_identically(tmp_path):
         run(tmp_path / "part", kill=True)
     resumed = run(tmp_path / "part", resume=True)
     assert whole.decided().all()
+    assert len(traces["whole"]) == 1  # every phase of Algorithm 1 in one trace
     for u, v in zip(whole.variables, resumed.variables):
         np.testing.assert_array_equal(numpy(u), numpy(v), err_msg=u.path)
     assert np.any(numpy(whole.meta_kernel))  # meta steps took place
