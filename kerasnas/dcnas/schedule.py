@@ -8,8 +8,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
-from scipy.optimize import linear_sum_assignment
-from sklearn.cluster import KMeans
 
 from kerasnas.api_export import kerasnas_export
 from kerasnas.layers import moving_stats_gate
@@ -201,6 +199,8 @@ class DCNASSchedule(keras.callbacks.Callback):
         # the meta network orders members, not on how far it has learned.
         spread = matrix.std(axis=0)
         matrix = (matrix - matrix.mean(axis=0)) / np.where(spread > 0, spread, 1.0)
+        from sklearn.cluster import KMeans  # imported here: kerasnas loads without it
+
         seed = int(rng.integers(2**31))
         # A meta network that does not tell members apart (e.g. one that
         # never trained) gives one cluster: they all share a copy.
@@ -221,6 +221,8 @@ class DCNASSchedule(keras.callbacks.Callback):
             chosen = rng.choice(group, size=min(self.representatives, len(group)), replace=False)
             for copy in range(supernet.copies):
                 cost[c, copy] = np.mean([self.loss(member, layer, copy, batches) for member in chosen])
+        from scipy.optimize import linear_sum_assignment
+
         rows, cols = linear_sum_assignment(cost)
         assigned = np.zeros(num_clusters, "int64")
         assigned[rows] = cols
