@@ -33,6 +33,14 @@ def numpy(v):
     return keras.ops.convert_to_numpy(v)
 
 
+def small_mobilenet(**kwargs):
+    """A 2-layer MobileNet with 2 options a layer, every architecture in the
+    pool: a DCNAS step traces in seconds."""
+    keras.utils.set_random_seed(0)
+    space = tiny_mobilenet(input_shape=(16, 16, 3), stage_depths=(1, 1), kernel_sizes=(3,))
+    return space.build_supernet(supernet_class=DCNASSupernet, pool_size=4, seed=1, bn="batch", **kwargs)
+
+
 def decide_all_but(supernet, layer, seed=0):
     """Random sharing states on every layer except `layer`."""
     rng = np.random.default_rng(seed)
@@ -90,10 +98,11 @@ def test_bad_inputs_are_clear_value_errors():
 
 # === M = 1 is SPOS ===
 def test_one_copy_reproduces_spos_bitwise():
-    _, _, data = tiny_data(num=32, seed=1)
+    _, _, data = tiny_data(num=32, seed=1, shape=(16, 16, 3), num_classes=10)
     keras.utils.set_random_seed(0)
-    spos = compile_sgd(tiny_space(ops=OPS).build_supernet(seed=1, bn="batch", weight_decay=1e-3))
-    dcnas = compile_sgd(build(copies=1, weight_decay=1e-3))
+    space = tiny_mobilenet(input_shape=(16, 16, 3), stage_depths=(1, 1), kernel_sizes=(3,))
+    spos = compile_sgd(space.build_supernet(seed=1, bn="batch", weight_decay=1e-3))
+    dcnas = compile_sgd(small_mobilenet(local_copies=1, weight_decay=1e-3))
     spos.fit(data, epochs=2, verbose=0)
     dcnas.fit(data, epochs=2, verbose=0, callbacks=[DCNASSchedule(0, 1, 0, data)])
     ours = {v.path: numpy(v) for v in dcnas.network.weights}
@@ -101,7 +110,7 @@ def test_one_copy_reproduces_spos_bitwise():
     for v in spos.network.weights:
         np.testing.assert_array_equal(ours[v.path], numpy(v), err_msg=v.path)
         checked += 1
-    assert checked > 20 and int(numpy(dcnas.phase)) == -1
+    assert checked > 10 and int(numpy(dcnas.phase)) == -1
 
 
 # === The copy a path uses ===
@@ -153,17 +162,17 @@ GAMMA, ETA = 0.1, 1e4
 
 @pytest.fixture(scope="module", params=["lr", "paper"])
 def pair_step(request):
-    """One pair step on layer 2 with SGD (no momentum) and a meta step
+    """One pair step on layer 1 with SGD (no momentum) and a meta step
     (tau = 1); returns the supernet, the batch and what the step did (with
     the state before it). A large eta: the meta step is a tiny move
     otherwise, lost in float32."""
-    x, y, data = tiny_data(num=16, seed=3)
+    x, y, data = tiny_data(num=16, seed=3, shape=(16, 16, 3), num_classes=10)
     supernet = compile_sgd(
-        build(lambda_scale=request.param, meta_interval=1, meta_learning_rate=ETA),
+        small_mobilenet(lambda_scale=request.param, meta_interval=1, meta_learning_rate=ETA),
         learning_rate=GAMMA, momentum=0.0,
     )
     warm(supernet, data)  # ordinary steps (phase -1): random copies
-    layer = 2
+    layer = 1
     decide_all_but(supernet, layer)
     rng = np.random.default_rng(1)
     supernet.meta_kernel.assign(rng.normal(size=supernet.meta_kernel.shape).astype("float32") * 3.0)
@@ -205,7 +214,7 @@ def test_pair_step_is_eq8_by_hand(pair_step):
     restore(supernet, step)
     layer, option = step["layer"], step["option"]
     assert step["path"][layer] == option == step["partner"][layer]
-    assert not np.array_equal(step["path"], step["partner"][:6])
+    assert not np.array_equal(step["path"], step["partner"][: len(step["path"])])
     # The partner's pass first (its copies loaded), then a_i's.
     _, g_j, h_j = gradients(supernet, x, y, step["partner"])
     _, g_i, h_i = gradients(supernet, x, y, np.concatenate([step["path"], step["copies"]]))
