@@ -229,9 +229,14 @@ class DCNASSchedule(keras.callbacks.Callback):
         return assigned
 
     def _arch_input(self, member, layer=None, copy=None):
+        """Path + copies of pool `member` (`copy` at `layer` if given). A
+        member's sharing state is its own row of the states (what
+        `sharing_state` finds for it, without searching the pool); an
+        undecided layer uses copy 0."""
         supernet = self.model
         path = supernet._pool_numpy[member]
-        copies = supernet.sharing_state(path)
+        state = ops.convert_to_numpy(supernet.states[member])
+        copies = np.where(state >= 0, state, 0).astype("int32")
         if layer is not None:
             copies[layer] = copy
         return np.concatenate([path, copies]).astype("int32")

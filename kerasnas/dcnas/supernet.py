@@ -162,10 +162,6 @@ class DCNASSupernet(Supernet):
         self._order_positions = np.asarray(self.layer_order, "int32")
 
     # === Sharing states ===
-    def pool_architectures(self):
-        """The pool as a list of architecture dicts."""
-        return [self.space.decode(row) for row in self._pool_numpy]
-
     def sharing_state(self, arch, undecided=0):
         """The copy per layer (label order) that `arch` uses outside
         training: its nearest pool member's state (`nearest_members`); a
@@ -277,13 +273,13 @@ class DCNASSupernet(Supernet):
 
         g_j, h_j = tf.cond(pair, partner, no_partner)
         g_j = self._replica_sum(g_j, variables)
-        h_j = _replica_mean(h_j)
+        h_j = _all_reduce(tf.distribute.ReduceOp.MEAN, h_j)
         selected = [self._selects(v, layer, option) for v in variables]
         learning_rate = ops.cast(self.optimizer.learning_rate, "float32")
         found = {}
 
         def eq8(gradients, variables):
-            h_i = _replica_mean(self.pooled_features())
+            h_i = _all_reduce(tf.distribute.ReduceOp.MEAN, self.pooled_features())
             diff = h_i[layer] - h_j[layer]
             lam_meta = self.matching_degree(layer, option, diff)
             lam = lam_meta if self.pair_lambda is None else ops.convert_to_tensor(self.pair_lambda, "float32")
@@ -350,7 +346,7 @@ class DCNASSupernet(Supernet):
             return total
 
         inner = tf.cond(due, lookahead, lambda: tf.constant(0.0))
-        inner = _replica_sum_scalar(inner)
+        inner = _all_reduce(tf.distribute.ReduceOp.SUM, inner)
         coefficient = learning_rate if self.lambda_scale == "lr" else 1.0
         d_lambda = -coefficient * inner  # dL(a_i; W^{t+1}) / dlambda
         lam = found["lam"]
@@ -416,13 +412,8 @@ def _draw(weights, seed_generator):
     return ops.cast(ops.reshape(keras.random.categorical(logits, 1, seed=seed_generator), ()), "int32")
 
 
-def _replica_mean(value):
+def _all_reduce(op, value):
+    """`value` reduced across replicas with `op` (itself on one device)."""
     if tf.distribute.get_strategy().num_replicas_in_sync > 1:
-        return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.MEAN, value)
-    return value
-
-
-def _replica_sum_scalar(value):
-    if tf.distribute.get_strategy().num_replicas_in_sync > 1:
-        return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, value)
+        return tf.distribute.get_replica_context().all_reduce(op, value)
     return value

@@ -79,7 +79,7 @@ class LocalShareChoice(_CopyBanks, Choice):
                 "Invalid value for argument `dense`. Local weight copies run the "
                 "selected candidate only (`dense=False`). Received: dense=True"
             )
-        self.num_copies = check_local_copies(copies) if copies is not None else None
+        self.num_copies = check_local_copies(copies)
         if self.num_copies is None:
             raise ValueError(
                 f"Invalid value for argument `copies`. Expected an int M >= 1. Received: copies={copies!r}"
