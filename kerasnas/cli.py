@@ -8,6 +8,7 @@ kerasnas export --checkpoint runs/smoke/supernet.keras \\
 kerasnas export --checkpoint runs/smoke/supernet.keras --output exported/ \\
     --arch '|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|' \\
     --bn-calibration-data digits --bn-calibration-steps 10
+kerasnas compare --preset cifar10-subset --seeds 0 1 2 --resume --dry-run
 kerasnas rank --checkpoint runs/rank/supernet.keras --benchmark ../shared/data/nb201 \\
     --data ../shared/data/cifar/cifar10_subset.npz --num-archs 1000 --output runs/rank/again
 kerasnas search --checkpoint runs/smoke/supernet.keras --data digits --max-trials 50 \\
@@ -23,6 +24,8 @@ and writes `child.keras`, a SavedModel `saved_model/` and `export.json`.
 writes `ranking.csv` (arch, predicted, true, params, flops), `report.json`
 (with the parameter-count and FLOPs baselines) and `scatter.png`
 (`kerasnas.evaluation.rank_and_report`; rerun to resume an interrupted run).
+`compare` trains every method on one budget and reports them side by side
+(`kerasnas.recipes.nb201_compare`; `--dry-run` prints the plan).
 `search` runs an evolutionary (or random) search on a saved supernet and
 writes `search.json`, `top.txt` and, with `--export`, the winner to
 `OUTPUT/best` (`kerasnas.recipes.search_common`; `--resume` continues an
@@ -110,7 +113,16 @@ def build_parser():
     rank.add_argument("--bn-calibration-data", help="dataset name or .npz path to recalibrate BN on")
     rank.add_argument("--bn-calibration-steps", type=int, default=0, help="calibration batches")
     rank.add_argument("--output", required=True, help="the output directory")
-    parser.commands = {"train": train, "export": export, "rank": rank, "search": _search_parser(commands)}
+    compare = commands.add_parser(
+        "compare", add_help=False,
+        help="compare every method on NAS-Bench-201 (one budget, one report)",
+        description="Runs kerasnas.recipes.nb201_compare (see `kerasnas compare --help`).",
+    )
+    compare.add_argument("-h", "--help", action="store_true", help="show the comparison's help")
+    parser.commands = {
+        "train": train, "export": export, "rank": rank, "search": _search_parser(commands),
+        "compare": compare,
+    }
     return parser
 
 
@@ -184,6 +196,11 @@ def main(argv=None):
             ["--help"] + rest if args.help else rest,
             prog=f"kerasnas train --recipe {args.recipe}",
         )
+        return 0
+    if args.command == "compare":
+        from kerasnas.recipes import nb201_compare
+
+        nb201_compare.main(["--help"] + rest if args.help else rest, prog="kerasnas compare")
         return 0
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")

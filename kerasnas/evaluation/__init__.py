@@ -15,6 +15,7 @@ from kerasnas.evaluation.metrics import ranking_report
 from kerasnas.evaluation.metrics import spearman
 from kerasnas.evaluation.metrics import top_k_count
 from kerasnas.evaluation.metrics import top_k_spearman
+from kerasnas.evaluation.plots import plot_best_vs_cost
 from kerasnas.evaluation.plots import plot_improvement
 from kerasnas.evaluation.plots import plot_metric_over_epochs
 from kerasnas.evaluation.plots import plot_ranking_scatter

@@ -319,3 +319,49 @@ def plot_improvement(runs, path, title=None, ylabel="mean true accuracy of the t
     top.set_title(title or "Improvement over the population mean")
     top.legend(fontsize=8, framealpha=0.9)
     return _save(figure, path)
+
+
+def plot_best_vs_cost(runs, path, xlabel="cost", ylabel="accuracy of the best found", title=None):
+    """Each method's best-found accuracy against its cost: one point per
+    run, and the mean with its standard deviation as error bars.
+
+    Args:
+        runs: `{method: (costs, accuracies)}`, one value per run each (NaN
+            costs, e.g. not recorded, leave the run out).
+        path: the `.png` file to write.
+        xlabel, ylabel, title: the axes' labels and the title.
+
+    Returns:
+        `path`.
+    """
+    path = _png_path(path)
+    if not isinstance(runs, dict) or not runs:
+        raise ValueError(
+            "Invalid value for argument `runs`. Expected a non-empty dict "
+            f"{{method: (costs, accuracies)}}. Received: runs={runs!r}"
+        )
+    figure = _figure(7.0, 5.0)
+    ax = figure.subplots()
+    for name, (costs, accuracies) in runs.items():
+        costs, accuracies = np.asarray(costs, float), np.asarray(accuracies, float)
+        if costs.shape != accuracies.shape:
+            raise ValueError(
+                f"Invalid value for argument `runs`. Expected as many costs as accuracies "
+                f"for {name!r}. Received: {costs.size} and {accuracies.size}"
+            )
+        keep = np.isfinite(costs) & np.isfinite(accuracies)
+        if not keep.any():
+            continue
+        costs, accuracies = costs[keep], accuracies[keep]
+        (points,) = ax.plot(costs, accuracies, "o", alpha=0.35)
+        ax.errorbar(
+            costs.mean(), accuracies.mean(), xerr=costs.std(), yerr=accuracies.std(),
+            fmt="s", color=points.get_color(), capsize=3, label=f"{name} ({costs.size} runs)",
+        )
+    ax.set_xscale("log")
+    ax.grid(True, alpha=0.3)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title or "Best architecture found vs cost")
+    ax.legend(fontsize=8, framealpha=0.9)
+    return _save(figure, path)

@@ -16,6 +16,7 @@ RECIPES = {
     "nb201-gmnas": "kerasnas.recipes.nb201_gmnas",
     "nb201-interchoice": "kerasnas.recipes.nb201_interchoice",
     "nb201-dcnas": "kerasnas.recipes.nb201_dcnas",
+    "nb201-compare": "kerasnas.recipes.nb201_compare",
     "darts-pt": "kerasnas.recipes.darts_pt",
     "nb201-search": "kerasnas.recipes.nb201_search",
     "mobilenet-search": "kerasnas.recipes.mobilenet_search",

@@ -35,6 +35,7 @@ kerasnas train --recipe nb201-darts-pt --preset smoke
 """
 
 import shutil
+import time
 from pathlib import Path
 
 import keras
@@ -158,9 +159,17 @@ def make_selector(config, supernet, method, directory, verbose=0):
     )
 
 
-def run_one(config, output, resume=False, overwrite=False, verbose=2):
-    """Trains one supernet and selects with every method; returns the
-    content of `output/result.json`."""
+def run_one(config, output, resume=False, overwrite=False, verbose=2, selections=SELECTIONS):
+    """Trains one supernet and selects with each of `selections` (default
+    all three); returns the content of `output/result.json` (with the
+    seconds and optimizer steps of training and of each selection: PT's
+    tuning steps are the selection's)."""
+    unknown = [m for m in selections if m not in SELECTIONS]
+    if unknown or not selections:
+        raise ValueError(
+            f"Invalid value for argument `selections`. Expected any of {list(SELECTIONS)}. "
+            f"Received: {list(selections)}"
+        )
     output = Path(output)
     paths = nb201_spos.output_paths(output)
     nb201_spos._prepare_output(config, paths, resume, overwrite, _TRAINING_KEYS)
@@ -170,16 +179,23 @@ def run_one(config, output, resume=False, overwrite=False, verbose=2):
     keras.utils.set_random_seed(config["seed"])
     space, steps_per_epoch = nb201_spos.build_space(config)
     supernet = build_supernet(space, config, steps_per_epoch)
+    start = time.perf_counter()
     history = nb201_spos.train(
         supernet, config, paths, resume, verbose,
         valid_split=None if config["fix_alpha"] else config["valid_split"],
     )
+    train_seconds = nb201_spos.train_seconds(history, time.perf_counter() - start)
     nb201_spos._write_history(history, paths["history"], paths["history_csv"])
     supernet.save(paths["supernet"])
 
     benchmarks = {d: NasBench201Benchmark(config["benchmark"], dataset=d) for d in DATASETS}
-    selections = {"argmax": {"arch": supernet.derive(), "log": []}}
+    chosen = {}
+    if "argmax" in selections:
+        chosen["argmax"] = {"arch": supernet.derive(), "log": [], "seconds": 0.0, "steps": 0}
     for method in ("pt-mag", "pt"):
+        if method not in selections:
+            continue
+        start = time.perf_counter()
         selected = keras.saving.load_model(paths["supernet"])
         selector = make_selector(
             config, selected, "magnitude" if method == "pt-mag" else "pt",
@@ -187,9 +203,12 @@ def run_one(config, output, resume=False, overwrite=False, verbose=2):
         )
         arch = selector.run()
         selected.extract(arch).save(output / f"child_{method}.keras")
-        selections[method] = {"arch": arch, "log": selector.log}
+        chosen[method] = {
+            "arch": arch, "log": selector.log, "seconds": time.perf_counter() - start,
+            "steps": selector.tune_epochs * steps_per_epoch,
+        }
     result = {"selections": {}, "paths": {k: str(v) for k, v in paths.items()}}
-    for method, selection in selections.items():
+    for method, selection in chosen.items():
         arch = selection["arch"]
         result["selections"][method] = {
             "arch": arch,
@@ -197,8 +216,13 @@ def run_one(config, output, resume=False, overwrite=False, verbose=2):
             "test_acc": {d: benchmarks[d].query(space.to_string(arch))["test_acc"] for d in DATASETS},
             "parameter_free_ops": parameter_free(arch),
             "decisions": selection["log"],
+            "seconds": selection["seconds"],
+            "steps": int(selection["steps"]),
         }
     result["alphas"] = supernet.alphas()
+    result["train_seconds"] = train_seconds
+    result["train_steps"] = int(steps_per_epoch * config["epochs"])
+    result["config"] = config
     write_json(paths["result"], result)
     return result
 

@@ -189,6 +189,11 @@ _TRAINING_KEYS = nb201_spos._TRAINING_KEYS + (
     "restart", "interchoice", "interchoice_options", "split_milestones", "dcnas",
 )
 METHODS = ("spos", "pa", "da", "pada")
+# Options that only act when their gate key is set.
+_GATED = {
+    "split_method": ("split_epochs", "split_repeats", "split_metric", "restart"),
+    "interchoice": ("interchoice_options", "split_milestones"),
+}
 
 
 def run(config, output, resume=False, overwrite=False, verbose=2):
@@ -249,6 +254,8 @@ def run(config, output, resume=False, overwrite=False, verbose=2):
         train_steps = steps_per_epoch * config["epochs"]
         supernet.save(paths["supernet"])
     train_seconds = time.perf_counter() - start
+    if not config.get("split_method"):  # every epoch's, resumed ones included
+        train_seconds = nb201_spos.train_seconds(history, train_seconds)
     nb201_spos._write_history(history, paths["history"], paths["history_csv"])
 
     start = time.perf_counter()
@@ -343,6 +350,14 @@ def completed_result(paths, config):
     requested = {
         k: v for k, v in json.loads(json.dumps(config)).items() if k in saved or v not in (None, False)
     }
+    # Options of a feature that is off (e.g. the few-shot schedule without
+    # `split_method`) are inactive: missing from an older run, they do not
+    # make it unfinished either.
+    for gate, options in _GATED.items():
+        if not requested.get(gate):
+            for key in options:
+                if key not in saved:
+                    requested.pop(key, None)
     if saved != requested:
         return None
     return result

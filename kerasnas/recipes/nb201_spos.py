@@ -32,6 +32,7 @@ import csv
 import importlib.util
 import math
 import shutil
+import time
 from pathlib import Path
 
 import keras
@@ -448,7 +449,9 @@ def train(
                 crop_padding=config.get("crop_padding", 4), split=valid_split,
             )
             dataset = kerasnas.darts.paired(dataset, valid)
-    callbacks = list(callbacks) + [checkpoint]
+    # First: an epoch's seconds exclude what later callbacks (monitoring)
+    # spend, and go into the checkpointed history (`train_seconds`).
+    callbacks = [EpochTimer()] + list(callbacks) + [checkpoint]
     if "tensorboard" in paths:
         callbacks.append(
             keras.callbacks.TensorBoard(log_dir=str(paths["tensorboard"]), write_graph=False)
@@ -459,6 +462,29 @@ def train(
         verbose=verbose,
     )
     return checkpoint.history
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Adds `epoch_seconds` to each epoch's logs: the wall-clock seconds of
+    its training steps (the first epoch's include tracing)."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["epoch_seconds"] = time.perf_counter() - self._start
+
+
+def train_seconds(history, fallback):
+    """Training seconds of every epoch of a run, resumed ones included
+    (`epoch_seconds` of its history), or `fallback` for a history without
+    them (a run from before `EpochTimer`)."""
+    seconds = history.get("epoch_seconds") or []
+    epochs = max((len(v) for v in history.values()), default=0)
+    if seconds and len(seconds) == epochs and all(s is not None for s in seconds):
+        return float(sum(seconds))
+    return fallback
 
 
 def _prepare_output(config, paths, resume, overwrite, training_keys=_TRAINING_KEYS):
