@@ -277,6 +277,14 @@ def plot_search_progress(runs, path, ylabel="score", truth=None, mode="max", tit
     return _save(figure, path)
 
 
+def _check_runs(runs, values):
+    if not isinstance(runs, dict) or not runs:
+        raise ValueError(
+            "Invalid value for argument `runs`. Expected a non-empty dict "
+            f"{{method: {values}}}. Received: runs={runs!r}"
+        )
+
+
 def plot_improvement(runs, path, title=None, ylabel="mean true accuracy of the top n"):
     """The improvement metric (Laube & Zell) against n, log-x, mean ± std
     over runs: one line per method.
@@ -292,11 +300,7 @@ def plot_improvement(runs, path, title=None, ylabel="mean true accuracy of the t
         `path`.
     """
     path = _png_path(path)
-    if not isinstance(runs, dict) or not runs:
-        raise ValueError(
-            "Invalid value for argument `runs`. Expected a non-empty dict "
-            f"{{method: [improvement curves]}}. Received: runs={runs!r}"
-        )
+    _check_runs(runs, "[improvement curves]")
     figure = _figure(7.0, 6.5)
     top, bottom = figure.subplots(2, 1, sharex=True)
     for name, curves in runs.items():
@@ -335,11 +339,7 @@ def plot_best_vs_cost(runs, path, xlabel="cost", ylabel="accuracy of the best fo
         `path`.
     """
     path = _png_path(path)
-    if not isinstance(runs, dict) or not runs:
-        raise ValueError(
-            "Invalid value for argument `runs`. Expected a non-empty dict "
-            f"{{method: (costs, accuracies)}}. Received: runs={runs!r}"
-        )
+    _check_runs(runs, "(costs, accuracies)")
     figure = _figure(7.0, 5.0)
     ax = figure.subplots()
     for name, (costs, accuracies) in runs.items():

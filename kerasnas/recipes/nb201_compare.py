@@ -103,7 +103,7 @@ PRESETS = {
             monitor_every=12, monitor_archs=5, exclude_ops=["none"],
         ),
         budget_steps=12,
-        darts=dict(nb201_darts_pt.PRESETS["smoke"], interval=1, tune_epochs=2),
+        darts=dict(nb201_darts_pt.PRESETS["smoke"], interval=1, tune_epochs=1),
         split_repeats=1,
         dcnas=dict(nb201_dcnas.DCNAS, pool_size=20),
     ),
@@ -460,7 +460,8 @@ def run(config, methods, seeds, output, resume=False, overwrite=False, verbose=2
     output = Path(output)
     todo = units(config, methods, seeds)  # every config checked before anything trains
     write_json(output / "plan.json", plan(config, methods, seeds, output, reuse))
-    for unit in todo:
+    for i, unit in enumerate(todo):
+        print(f"[{i + 1}/{len(todo)}] {unit['name']}, seed {unit['seed']}")
         run_unit(unit, _directory(output, unit), config["rank"], resume, overwrite, verbose, reuse)
     return report(config, methods, seeds, output)
 
@@ -661,13 +662,10 @@ def build_parser(prog="nb201_compare"):
     arg("--seeds", nargs="+", type=int, default=[0], help="seeds (default 0)")
     arg("--budget-steps", type=nb201_spos._positive_int,
         help="optimizer steps of every method's supernet weights (default: the preset's)")
-    arg("--output", help="output directory (default: runs/nb201_compare/<preset>)")
     arg("--reuse", nargs="+", default=[], metavar="DIR",
         help="copy complete runs of exactly the same config found under DIR instead of training them")
     arg("--dry-run", action="store_true", help="print the plan (and GPU-hour estimate) and stop")
-    arg("--resume", action="store_true", help="continue the comparison: runs it has are kept")
-    arg("--overwrite", action="store_true", help="discard previous runs' checkpoints")
-    arg("--verbose", type=int, choices=(0, 1, 2), default=2, help="fit verbosity")
+    nb201_spos.add_run_arguments(parser, "runs/nb201_compare/<preset>")
     return parser
 
 

@@ -557,11 +557,18 @@ def build_parser(prog="nb201_spos"):
     arg("--crop-padding", type=int, help="zero padding of the random crop (0: flips only)")
     arg("--limit", type=_positive_int, help="keep the first LIMIT examples of each split")
     arg("--num-candidates", type=_positive_int, help="random architectures to compare")
-    arg("--output", help="output directory (default: runs/nb201_spos/<preset>)")
+    add_run_arguments(parser, "runs/nb201_spos/<preset>")
+    return parser
+
+
+def add_run_arguments(parser, default_output):
+    """`--output`, `--resume`, `--overwrite` and `--verbose`: where a recipe
+    writes and how it treats a previous run there."""
+    arg = parser.add_argument
+    arg("--output", help=f"output directory (default: {default_output})")
     arg("--resume", action="store_true", help="continue from the last checkpoint")
     arg("--overwrite", action="store_true", help="discard a previous run's checkpoints")
     arg("--verbose", type=int, choices=(0, 1, 2), default=2, help="fit verbosity")
-    return parser
 
 
 def config_from_args(args, presets=None):

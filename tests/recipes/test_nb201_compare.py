@@ -1,15 +1,18 @@
 """The comparison of every method: the smoke comparison end to end, its
 report recomputed from the runs' own files, resume of a killed comparison,
-the budget arithmetic and bad input refused before anything trains."""
+the budget arithmetic and bad input refused before anything trains; and
+the DARTS-PT recipe's table and selections, on the comparison's DARTS run."""
 
 import csv
 import json
 import shutil
 
+import keras
 import numpy as np
 import pytest
 import scipy.stats
 
+from kerasnas import cli
 from kerasnas.benchmarks import NasBench201
 from kerasnas.recipes import nb201_compare
 from kerasnas.recipes import nb201_darts_pt
@@ -174,13 +177,56 @@ def test_a_budget_a_method_cannot_meet_or_an_unknown_method_is_a_value_error(cap
 
 
 def test_paper_preset_prints_the_plan_with_gpu_hours(capsys, tmp_path):
-    rows = nb201_compare.main(["--preset", "paper", "--dry-run", "--output", str(tmp_path),
-                               "--methods", "spos", "pada", "gmnas", "darts-pt", "dcnas"])
+    args = ["--preset", "paper", "--dry-run", "--output", str(tmp_path),
+            "--methods", "spos", "pada", "gmnas", "darts-pt", "dcnas"]
+    assert cli.main(["compare"] + args) == 0  # `kerasnas compare`
     out = capsys.readouterr().out
-    assert "Estimated GPU-hours" in out
+    assert "Estimated GPU-hours" in out and "darts (pt)" in out
+    rows = nb201_compare.main(args)
     by_run = {row["run"]: row for row in rows}
     # Each method's reference schedule, not a common budget.
     assert by_run["spos"]["epochs"] == 250 and by_run["gmnas"]["epochs"] == 90
     assert by_run["darts"]["epochs"] == 100 and by_run["dcnas"]["epochs"] == 150
     assert by_run["pada"]["gpu_hours"] > by_run["spos"]["gpu_hours"] > 0
     assert not any(tmp_path.iterdir())  # nothing ran
+
+
+# The DARTS-PT recipe (`nb201_darts_pt`), on the comparison's DARTS run.
+def test_darts_pt_recipe_table_rows_are_the_runs_own_lookups(smoke, tmp_path, shared_data):
+    source, _ = smoke
+    output = tmp_path / "darts_pt"
+    shutil.copytree(source / "darts" / "seed_0", output / "darts" / "seed_0")
+    config = json.loads((output / "darts" / "seed_0" / "config.json").read_text())
+    # The recipe resumes the finished run (nothing trains) and writes its table.
+    table = nb201_darts_pt.run(config, ["darts"], [0], output, resume=True, verbose=0)
+    assert set(table["rows"]) == {f"darts {m}" for m in nb201_darts_pt.SELECTIONS}
+    result = json.loads((output / "darts" / "seed_0" / "result.json").read_text())
+    for dataset in nb201_darts_pt.DATASETS:
+        bench = NasBench201(shared_data / "nb201", dataset=dataset)
+        for method, selection in result["selections"].items():
+            expected = bench.query(selection["arch_string"])["test_acc"]
+            assert selection["test_acc"][dataset] == expected
+            assert table["rows"][f"darts {method}"][dataset]["values"] == [expected]
+    assert json.loads((output / "table.json").read_text()) == table
+    assert "CIFAR-100" in (output / "table.txt").read_text()
+
+
+def test_darts_pt_selections_decide_every_edge_once_and_children_reload(smoke):
+    output, _ = smoke
+    run = output / "darts" / "seed_0"
+    result = json.loads((run / "result.json").read_text())
+    supernet = keras.saving.load_model(run / "supernet.keras")
+    assert result["selections"]["argmax"]["arch"] == supernet.derive()
+    for method in ("pt-mag", "pt"):
+        selection = result["selections"][method]
+        decisions = selection["decisions"]
+        assert sorted(d["label"] for d in decisions) == sorted(supernet.space.labels)
+        assert {d["label"]: d["option"] for d in decisions} == selection["arch"]
+        if method == "pt":  # removal of the kept op hurts most
+            for d in decisions:
+                assert d["scores"][d["option"]] == max(d["scores"].values())
+        child = keras.saving.load_model(run / f"child_{method}.keras")
+        params = sum(int(np.prod(w.shape)) for w in child.trainable_weights)
+        assert params == supernet.space.params(selection["arch"], bn="search")
+        log = json.loads((run / f"select_{method}" / "selection.json").read_text())
+        assert log["log"] == decisions
