@@ -36,16 +36,3 @@ def shared_data():
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data not found at {SHARED_DATA}")
     return SHARED_DATA
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _release_memory_after_module():
-    """A long-lived xdist worker runs many modules: free each module's
-    models, traces and Keras global state when it ends, so that the
-    worker's memory does not grow with the suite (one was killed for
-    10 GB on a busy machine)."""
-    yield
-    import gc
-
-    keras.backend.clear_session()
-    gc.collect()

@@ -342,7 +342,9 @@ def plot_best_vs_cost(runs, path, xlabel="cost", ylabel="accuracy of the best fo
     _check_runs(runs, "(costs, accuracies)")
     figure = _figure(7.0, 5.0)
     ax = figure.subplots()
-    for name, (costs, accuracies) in runs.items():
+    markers = "os^Dv<>pP*Xh"  # with the 10 colours, 11+ methods stay apart
+    for index, (name, (costs, accuracies)) in enumerate(runs.items()):
+        marker = markers[index % len(markers)]
         costs, accuracies = np.asarray(costs, float), np.asarray(accuracies, float)
         if costs.shape != accuracies.shape:
             raise ValueError(
@@ -353,10 +355,11 @@ def plot_best_vs_cost(runs, path, xlabel="cost", ylabel="accuracy of the best fo
         if not keep.any():
             continue
         costs, accuracies = costs[keep], accuracies[keep]
-        (points,) = ax.plot(costs, accuracies, "o", alpha=0.35)
+        (points,) = ax.plot(costs, accuracies, marker, linestyle="none", alpha=0.35)
         ax.errorbar(
             costs.mean(), accuracies.mean(), xerr=costs.std(), yerr=accuracies.std(),
-            fmt="s", color=points.get_color(), capsize=3, label=f"{name} ({costs.size} runs)",
+            fmt=marker, markersize=8, color=points.get_color(), capsize=3,
+            label=f"{name} ({costs.size} run{'s' if costs.size > 1 else ''})",
         )
     ax.set_xscale("log")
     ax.grid(True, alpha=0.3)
