@@ -459,7 +459,10 @@ def run(config, methods, seeds, output, resume=False, overwrite=False, verbose=2
     report; returns the table dict."""
     output = Path(output)
     todo = units(config, methods, seeds)  # every config checked before anything trains
-    write_json(output / "plan.json", plan(config, methods, seeds, output, reuse))
+    rows = plan(config, methods, seeds, output, reuse)
+    if config["budget_steps"] is None:  # the reference schedules' GPU-hours, before they start
+        print(format_plan(rows, config))
+    write_json(output / "plan.json", rows)
     for i, unit in enumerate(todo):
         print(f"[{i + 1}/{len(todo)}] {unit['name']}, seed {unit['seed']}")
         run_unit(unit, _directory(output, unit), config["rank"], resume, overwrite, verbose, reuse)
@@ -479,8 +482,10 @@ def _read_ranking(path):
 
 def entry(method, directory, benchmarks):
     """One run of `method` read back from its files: `{"rankings": {dataset:
-    ranking_report}, "fit", "best", "train_steps", "train_seconds",
-    "search_steps", "search_seconds", "curve"}`."""
+    ranking_report}, "scored_on", "fit", "best", "train_steps",
+    "train_seconds", "search_steps", "search_seconds", "curve",
+    "improvement": (supernet's, parameter count's)}`."""
+    from kerasnas.evaluation import improvement_curve
     from kerasnas.evaluation import ranking_report
 
     directory = Path(directory)
@@ -488,25 +493,25 @@ def entry(method, directory, benchmarks):
     darts = method in DARTS_SELECTIONS
     ranked = directory / "rank" if darts else directory
     archs, predicted, baselines = _read_ranking(ranked / "ranking.csv")
+    true = {dataset: benchmark.table(archs, "test_acc") for dataset, benchmark in benchmarks.items()}
     rankings = {
-        dataset: ranking_report(predicted, benchmark.table(archs, "test_acc"), baselines=baselines)
-        for dataset, benchmark in benchmarks.items()
+        dataset: ranking_report(predicted, true[dataset], baselines=baselines) for dataset in benchmarks
     }
     if darts:
         selection = result["selections"][DARTS_SELECTIONS[method]]
         best = selection["arch_string"]
         search = (selection.get("steps"), selection.get("seconds"))
-        train = (result.get("train_steps"), result.get("train_seconds"))
         curve = None
     else:
         best = archs[int(np.argmax(predicted))]  # the top of its own ranking
         search = (0, result.get("rank_seconds"))
-        train = (result.get("train_steps"), result.get("train_seconds"))
         curve = result.get("curve") if result.get("curve", {}).get("epoch") else None
+    train = (result.get("train_steps"), result.get("train_seconds"))
     fit = result.get("fit_report") if not darts else None
     return {
         "directory": str(directory),
         "rankings": rankings,
+        "scored_on": json.loads((ranked / "report.json").read_text()).get("scored_on"),
         "fit": fit,
         "best": {
             "arch": best,
@@ -515,6 +520,10 @@ def entry(method, directory, benchmarks):
         "train_steps": train[0], "train_seconds": train[1],
         "search_steps": search[0], "search_seconds": search[1],
         "curve": curve,
+        "improvement": (
+            improvement_curve(predicted, true["cifar10"]),
+            improvement_curve(baselines["params"], true["cifar10"]),
+        ),
     }
 
 
@@ -591,7 +600,6 @@ def report(config, methods, seeds, output):
     """Reads every run's files back, writes `table.json`, `table.txt` and
     the plots; returns the table dict."""
     from kerasnas.benchmarks import NasBench201 as NasBench201Benchmark
-    from kerasnas.evaluation import improvement_curve
     from kerasnas.evaluation import plot_improvement
     from kerasnas.evaluation import plot_metric_over_epochs
     from kerasnas.evaluation import plot_best_vs_cost
@@ -605,12 +613,12 @@ def report(config, methods, seeds, output):
             seed: entry(method, output / name / f"seed_{seed}", benchmarks) for seed in seeds
         }
     table = make_table(entries, seeds)
-    rank = config["rank"]
-    scoring = _scored_on(rank)
+    # Every run scored the same images: its report says which.
+    scoring = next(iter(next(iter(entries.values())).values()))["scored_on"]
     table["scored_on"] = scoring
     table["budget_steps"] = config["budget_steps"]
     write_json(output / "table.json", table)
-    text = format_table(table, scoring["label"])
+    text = format_table(table, scoring["label"] if scoring else None)
     (output / "table.txt").write_text(text + "\n")
 
     curves = {
@@ -620,15 +628,11 @@ def report(config, methods, seeds, output):
     if curves:
         plot_metric_over_epochs(curves, output / "kt_over_epochs.png",
                                 title="Kendall tau of the monitored architectures")
-    improvements = {}
-    for method, by_seed in entries.items():
-        improvements[method] = []
-        for e in by_seed.values():
-            directory = Path(e["directory"]) / ("rank" if method in DARTS_SELECTIONS else "")
-            archs, predicted, baselines = _read_ranking(directory / "ranking.csv")
-            true = benchmarks["cifar10"].table(archs, "test_acc")
-            improvements[method].append(improvement_curve(predicted, true))
-    improvements["params"] = [improvement_curve(baselines["params"], true)]
+    improvements = {
+        method: [e["improvement"][0] for e in by_seed.values()] for method, by_seed in entries.items()
+    }
+    # Every run ranks the same architectures: one parameter-count curve.
+    improvements["params"] = [next(iter(next(iter(entries.values())).values()))["improvement"][1]]
     plot_improvement(improvements, output / "improvement.png",
                      title=f"Improvement on {table['num_archs']} architectures",
                      ylabel="NB201 CIFAR-10 test accuracy, mean of top n")
@@ -641,12 +645,6 @@ def report(config, methods, seeds, output):
     )
     print("\n" + text)
     return table
-
-
-def _scored_on(rank):
-    from kerasnas.recipes.common import scored_on
-
-    return scored_on(rank["data"], rank.get("train_split", "train"), rank["eval_split"], rank["eval_limit"])
 
 
 # === Command line ===
@@ -685,10 +683,9 @@ def main(argv=None, prog="nb201_compare"):
     config = config_from_args(args)
     output = Path(args.output or Path("runs") / "nb201_compare" / args.preset)
     try:
-        rows = plan(config, args.methods, args.seeds, output, args.reuse)
-        if args.dry_run or config["budget_steps"] is None:
-            print(format_plan(rows, config))
         if args.dry_run:
+            rows = plan(config, args.methods, args.seeds, output, args.reuse)
+            print(format_plan(rows, config))
             return rows
         return run(config, args.methods, args.seeds, output, args.resume, args.overwrite,
                    args.verbose, args.reuse)
