@@ -112,3 +112,92 @@ def drop_option(parser, dest):
             parser._remove_action(action)
             for option in action.option_strings:
                 parser._option_string_actions.pop(option, None)
+
+
+# === Archived runs ===
+# A finished run archived without its weights (`archive_runs`) keeps, in
+# each checkpoint directory, this record of the checkpoints it had.
+ARCHIVED_CHECKPOINTS = "ARCHIVED.json"
+
+
+def archived_checkpoint(directory):
+    """Name of the last checkpoint an archived run's `directory` had (e.g.
+    `"epoch_00150.npz"`), or None when it is not an archive."""
+    path = Path(directory) / ARCHIVED_CHECKPOINTS
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text())["checkpoints"][-1]
+
+
+def archive_runs(source, destination):
+    """Copies the runs under `source` to `destination` small enough to keep
+    in version control, so that a later machine continues or reports them.
+
+    A finished run (a `result.json` in it or above) keeps every file but its
+    weights: checkpoints become an `ARCHIVED.json` naming them (enough for
+    `--resume` and `--reuse` to treat the run as finished), and `.keras`
+    saves are dropped. An unfinished run keeps, per checkpoint directory,
+    only its latest checkpoint (what `--resume` continues from) and its
+    `.keras` saves (a few-shot tree rebuilds from one). TensorBoard logs and
+    `*.log` files are never copied. Stale files of the destination's copy
+    of each run (older checkpoints) are removed.
+
+    Returns:
+        `{"finished": [run directories], "unfinished": [...], "bytes": total}`
+        of what `destination` now holds.
+    """
+    import re
+    import shutil
+
+    from kerasnas.callbacks.epoch_checkpoint import list_checkpoints
+
+    source, destination = Path(source), Path(destination)
+    if not source.is_dir():
+        raise ValueError(
+            f"Invalid value for argument `source`. Expected a directory of runs. Received: source={str(source)!r}"
+        )
+    checkpoint = re.compile(r"^epoch_\d+\.npz$")
+    runs = {path.parent for path in source.rglob("result.json")}
+
+    def finished(path):
+        return any(parent in runs for parent in path.parents)
+
+    keep = set()
+    for path in sorted(source.rglob("*")):
+        relative = path.relative_to(source)
+        if path.is_dir() or "tensorboard" in relative.parts or path.suffix == ".log":
+            continue
+        if checkpoint.match(path.name):
+            if finished(path):
+                names = [Path(p).name for p in list_checkpoints(path.parent)]
+                keep.add(relative.parent / ARCHIVED_CHECKPOINTS)
+                write_json(destination / relative.parent / ARCHIVED_CHECKPOINTS, {"checkpoints": names})
+                continue
+            if str(path) != list_checkpoints(path.parent)[-1]:
+                continue
+        elif path.suffix == ".keras" and finished(path):
+            continue
+        target = destination / relative
+        keep.add(relative)
+        if not target.exists() or target.stat().st_size != path.stat().st_size or (
+            target.read_bytes() != path.read_bytes()
+        ):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+    # Older checkpoints and weights of runs that have moved on since the last archive.
+    for path in sorted(destination.rglob("*")) if destination.exists() else []:
+        relative = path.relative_to(destination)
+        if path.is_file() and relative not in keep and (source / relative.parent).is_dir() and (
+            checkpoint.match(path.name) or path.suffix == ".keras" or path.name == ARCHIVED_CHECKPOINTS
+        ):
+            path.unlink()
+    total = sum(p.stat().st_size for p in destination.rglob("*") if p.is_file())
+    return {
+        "finished": sorted(str(r.relative_to(source)) for r in runs),
+        "unfinished": sorted(
+            str(p.parent.relative_to(source))
+            for p in source.rglob("config.json")
+            if not finished(p) and p.parent not in runs
+        ),
+        "bytes": total,
+    }

@@ -59,6 +59,7 @@ from kerasnas.evaluation import plot_metric_over_epochs
 from kerasnas.evaluation import rank_and_report
 from kerasnas.evaluation import ranking_report
 from kerasnas.recipes import nb201_spos
+from kerasnas.recipes.common import archived_checkpoint
 from kerasnas.recipes.common import scored_on
 from kerasnas.recipes.common import write_json
 
@@ -335,13 +336,14 @@ def ranked_archs(benchmark, config):
 
 def completed_result(paths, config):
     """The saved `result.json` of a run that finished with exactly `config`
-    (its last checkpoint is the final epoch), or None: a resumed finished
-    run is not ranked again."""
+    (its last checkpoint, or the last one an archive of it records, is the
+    final epoch), or None: a resumed finished run is not ranked again."""
     if not paths["result"].exists():
         return None
     if not config.get("split_method"):  # a few-shot tree writes no checkpoints here
         last = latest_checkpoint(paths["checkpoints"])
-        if last is None or Path(last).name != f"epoch_{config['epochs']:05d}.npz":
+        name = Path(last).name if last else archived_checkpoint(paths["checkpoints"])
+        if name != f"epoch_{config['epochs']:05d}.npz":
             return None
     result = json.loads(paths["result"].read_text())
     saved = result.get("config") or {}

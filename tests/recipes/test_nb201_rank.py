@@ -123,3 +123,47 @@ def test_a_finished_run_resumes_without_ranking_again(rank_run, monkeypatch):
     # A different ranking setting is not the finished run: it ranks.
     with pytest.raises(AssertionError, match="ranked again"):
         nb201_rank.main(ARGS + ["--output", str(output), "--resume", "--num-archs", "20"])
+
+
+def test_an_archived_run_is_finished_without_its_weights(rank_run, tmp_path, monkeypatch):
+    import shutil
+
+    from kerasnas.recipes.common import archive_runs
+
+    output, result = rank_run
+    archive = tmp_path / "archive"
+    summary = archive_runs(output.parent, archive)
+    copy = archive / output.name
+    assert summary["finished"] == [output.name]
+    assert not list(copy.rglob("*.npz")) and not list(copy.rglob("*.keras"))
+    assert not (copy / "tensorboard").exists()
+    assert (copy / "ranking.csv").read_bytes() == (output / "ranking.csv").read_bytes()
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a finished run was ranked again")
+
+    monkeypatch.setattr(nb201_rank, "rank_and_report", fail)
+    again = nb201_rank.main(ARGS + ["--output", str(copy), "--resume"])
+    assert again == json.loads((output / "result.json").read_text())
+    # An archive of a different run length is not finished.
+    config = dict(result["config"], epochs=result["config"]["epochs"] + 1)
+    assert nb201_rank.completed_result(nb201_rank.nb201_spos.output_paths(copy), config) is None
+
+    # An unfinished run keeps only its latest checkpoint, bitwise; archiving
+    # again after it moved on replaces the older checkpoint.
+    running = tmp_path / "runs" / "running"
+    shutil.copytree(output, running)
+    (running / "result.json").unlink()
+    checkpoints = sorted((running / "checkpoints").glob("epoch_*.npz"))
+    newest = checkpoints[-1]
+    newest.rename(newest.with_name("moved.tmp"))
+    summary = archive_runs(running.parent, tmp_path / "saved")
+    kept = sorted((tmp_path / "saved" / "running" / "checkpoints").glob("*.npz"))
+    assert summary["unfinished"] == ["running"] and [p.name for p in kept] == [checkpoints[-2].name]
+    assert kept[0].read_bytes() == checkpoints[-2].read_bytes()
+    newest.with_name("moved.tmp").rename(newest)
+    archive_runs(running.parent, tmp_path / "saved")
+    kept = sorted((tmp_path / "saved" / "running" / "checkpoints").glob("*.npz"))
+    assert [p.name for p in kept] == [newest.name] and kept[0].read_bytes() == newest.read_bytes()
+    with pytest.raises(ValueError, match="source"):
+        archive_runs(tmp_path / "missing", tmp_path / "x")
