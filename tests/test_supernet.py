@@ -317,3 +317,24 @@ def test_a_custom_path_sampler_plugs_in_and_saves_its_state(tmp_path):
     assert isinstance(reloaded.path_sampler, CyclicSampler)
     assert reloaded.path_sampler.offset == 2
     assert int(reloaded.path_sampler.step.numpy()) == 8
+
+
+def test_candidates_without_variables_share_one_branch():
+    # NAS-Bench-201: none, skip and pooling run in one branch of the switch
+    # (3 branches instead of 5); every option still computes its own output.
+    from kerasnas.ops import get as get_op
+
+    options = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]
+    choice = kerasnas.layers.Choice([get_op(o, channels=4) for o in options], options, label="e")
+    x = tf.random.stateless_normal((2, 6, 6, 4), seed=(0, 1))
+    choice.build(x.shape)
+
+    @tf.function
+    def run(index):
+        return choice(x, index=index, training=False)
+
+    for k, candidate in enumerate(choice.candidates):
+        np.testing.assert_allclose(run(tf.constant(k)), candidate(x, training=False), rtol=1e-6, atol=1e-6)
+    graph = run.get_concrete_function(tf.TensorSpec((), tf.int32)).graph.as_graph_def()
+    cases = [n for n in graph.node if n.op in ("Case", "StatelessCase")]
+    assert len(cases) == 1 and len(cases[0].attr["branches"].list.func) == 3
