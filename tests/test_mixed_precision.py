@@ -105,3 +105,23 @@ def test_importance_scores_and_alpha_stay_float32():
     weights = darts.alphas()
     assert all(np.isfinite(w) for row in weights.values() for w in row.values())
     assert darts.network.output.dtype == "float32"
+
+
+def test_recipes_take_a_dtype_policy():
+    # `--dtype-policy` reaches every SPOS-family recipe's supernet (rank,
+    # PA&DA, GM-NAS, inter-choice, DCNAS, MobileNet search all build it here).
+    from kerasnas.recipes import nb201_rank
+    from kerasnas.recipes import nb201_spos
+
+    args = nb201_rank.build_parser().parse_args(["--preset", "smoke", "--dtype-policy", BF16, "--channels", "4"])
+    config = nb201_spos.config_from_args(args, nb201_rank.PRESETS)
+    assert config["dtype_policy"] == BF16 and nb201_rank.PRESETS["smoke"]["dtype_policy"] is None
+    space, steps = nb201_spos.build_space(config)
+    supernet = nb201_spos.build_supernet(space, config, steps)
+    conv = supernet.network.get_layer("cell0_0_e10").candidates[2]
+    assert conv.conv.compute_dtype == "bfloat16" and supernet.network.output.dtype == "float32"
+    _float32_everywhere(supernet)
+    default = nb201_spos.build_supernet(space, dict(config, dtype_policy=None), steps)
+    assert default.network.get_layer("cell0_0_e10").candidates[2].conv.compute_dtype == "float32"
+    with pytest.raises(SystemExit):
+        nb201_rank.build_parser().parse_args(["--dtype-policy", "float16"])

@@ -58,6 +58,10 @@ _SPOS = dict(
     num_candidates=20,
     limit=None,
     crop_padding=4,
+    # None: Keras' global policy (float32 by default); "mixed_bfloat16"
+    # computes in bfloat16 with float32 variables, logits, losses and BN
+    # statistics (`kerasnas.Supernet(dtype_policy=...)`).
+    dtype_policy=None,
 )
 
 PRESETS = {
@@ -83,7 +87,7 @@ PRESETS = {
 _TRAINING_KEYS = (
     "data", "image_size", "channels", "cells", "batch_size", "epochs",
     "learning_rate", "momentum", "weight_decay", "clip_norm", "bn",
-    "augment", "seed", "limit", "crop_padding",
+    "augment", "seed", "limit", "crop_padding", "dtype_policy",
 )
 
 
@@ -279,6 +283,7 @@ def build_supernet(space, config, steps_per_epoch, path_sampler=None):
         # Inter-choice weights (kerasnas.recipes.nb201_interchoice).
         interchoice=config.get("interchoice"),
         interchoice_options=config.get("interchoice_options"),
+        dtype_policy=config.get("dtype_policy"),
         **options,
     )
     schedule = keras.optimizers.schedules.CosineDecay(
@@ -557,6 +562,8 @@ def build_parser(prog="nb201_spos"):
     arg("--crop-padding", type=int, help="zero padding of the random crop (0: flips only)")
     arg("--limit", type=_positive_int, help="keep the first LIMIT examples of each split")
     arg("--num-candidates", type=_positive_int, help="random architectures to compare")
+    arg("--dtype-policy", choices=("float32", "mixed_bfloat16"),
+        help="compute dtype of the supernet (default: Keras' global policy)")
     add_run_arguments(parser, "runs/nb201_spos/<preset>")
     return parser
 
