@@ -557,6 +557,13 @@ def make_table(entries, seeds):
             for dataset in DATASETS
         }
     table["num_archs"] = first["rankings"]["cifar10"]["n"]
+    # Each method against spos with the same seed, on CIFAR-10.
+    table["versus"] = {
+        m: nb201_pada.versus(
+            {n: r["cifar10"][m]["values"] for n, r in table["rows"].items() if not n.startswith("baseline:")}
+        )
+        for m in nb201_pada.VERSUS_METRICS
+    }
     return table
 
 
@@ -582,6 +589,7 @@ def format_table(table, scored_on=None):
                 cells = "".join(f"{row['fit'][m]['mean']:>9.3f} ± {row['fit'][m]['std']:.3f}" for m in METRICS)
                 lines.append(f"{name + ' [fit]':<20}{cells}")
         lines.append("")
+    lines += nb201_pada.format_versus(table.get("versus", {}), "CIFAR-10 ", HEADERS)
     lines.append("Best architecture found by each method's own procedure (top of its ranking; DARTS: its "
                  "selection), NB201 test accuracy, mean ± std; cost per run (mean)")
     lines.append(f"{'':<20}" + "".join(f"{d:>16}" for d in DATASETS)

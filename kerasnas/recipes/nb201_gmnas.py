@@ -185,7 +185,7 @@ def run(config, methods, seeds, output, resume=False, overwrite=False, verbose=2
             result["output"] = str(directory)
             result["best_found"] = best_found(result, benchmarks)
             results[method][seed] = result
-    table = nb201_pada.make_table(results, METRICS)
+    table = nb201_pada.make_table(results, METRICS, reference="one-shot-equal")  # equal steps
     table["best_found"] = {
         method: {
             name: {

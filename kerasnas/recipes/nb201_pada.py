@@ -78,9 +78,10 @@ HEADERS = {
 }
 
 
-def make_table(results, metrics=METRICS):
-    """`{"rows": {name: {metric: {"mean", "std", "values"}}}, ...}` over the
-    `results[method][seed]` of `nb201_rank.run`."""
+def make_table(results, metrics=METRICS, reference="spos"):
+    """`{"rows": {name: {metric: {"mean", "std", "values"}}}, "versus": ...}`
+    over the `results[method][seed]` of `nb201_rank.run`; `versus`: each
+    method against `reference` with the same seed (`versus`)."""
     rows = {}
 
     def row(reports):
@@ -117,7 +118,70 @@ def make_table(results, metrics=METRICS):
     table["score"] = first.get("score", "accuracy")
     if all(fit):
         table["fit_scored_on"] = fit[0]["scored_on"]
+    if reference in results:
+        table["versus"] = {
+            m: versus({name: rows[name][m]["values"] for name in results}, reference)
+            for m in VERSUS_METRICS if m in metrics
+        }
     return table
+
+
+VERSUS_METRICS = ("kendall_tau", "spearman_at_top_1%")
+
+
+def versus(values, reference="spos"):
+    """Each method against `reference` run with the same seed (same data
+    order and initial weights): the per-seed differences of a metric
+    (mean ± std), on how many seeds it is higher, and the paired t-test's
+    two-sided p-value (NaN with one seed or identical differences). A
+    difference within its spread over seeds is seed noise, whatever its
+    mean says.
+
+    Args:
+        values: `{method: [the metric per seed, seeds in the same order]}`.
+        reference: the method the others are compared with.
+
+    Returns:
+        `{method: {"delta": {"mean", "std", "values"}, "wins", "n", "p_paired"}}`;
+        empty when `reference` is not in `values`.
+    """
+    from scipy import stats
+
+    if reference not in values:
+        return {}
+    base = np.asarray(values[reference], dtype=float)
+    result = {}
+    for name, own in values.items():
+        if name == reference:
+            continue
+        own = np.asarray(own, dtype=float)
+        delta = own - base
+        p = float("nan")
+        if len(delta) > 1 and np.all(np.isfinite(delta)) and np.ptp(delta) > 0:
+            p = float(stats.ttest_rel(own, base).pvalue)
+        result[name] = {
+            "delta": {"mean": float(np.mean(delta)), "std": float(np.std(delta)), "values": delta.tolist()},
+            "wins": int(np.sum(delta > 0)), "n": int(len(delta)), "p_paired": p, "reference": reference,
+        }
+    return result
+
+
+def format_versus(by_metric, what="", headers=None):
+    """Text lines of `{metric: versus(...)}` (nothing for empty results)."""
+    lines = []
+    for metric, by_method in by_metric.items():
+        if not by_method:
+            continue
+        reference = next(iter(by_method.values())).get("reference", "the reference")
+        name = (headers or HEADERS).get(metric, metric)
+        lines.append(f"Against {reference} with the same seed, {what}{name}: difference "
+                     "(mean ± std over seeds), seeds where higher, paired t-test p")
+        for method, v in by_method.items():
+            d = v["delta"]
+            lines.append(f"  {method:<18}{d['mean']:>+9.3f} ± {d['std']:.3f}{v['wins']:>6d}/{v['n']}"
+                         f"{v['p_paired']:>10.3f}")
+        lines.append("")
+    return lines
 
 
 def format_table(table):
@@ -142,7 +206,8 @@ def format_table(table):
         if "train_steps" in row:
             seconds += f"{row['train_steps']:>9.0f}"
         lines.append(f"{name:<18}{cells}{seconds}")
-    return "\n".join(lines)
+    versus_lines = format_versus(table.get("versus", {}))
+    return "\n".join(lines + ([""] + versus_lines if versus_lines else []))
 
 
 def build_parser(prog="nb201_pada"):

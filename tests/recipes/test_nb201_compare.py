@@ -17,6 +17,7 @@ from kerasnas.benchmarks import NasBench201
 from kerasnas.recipes import nb201_compare
 from kerasnas.recipes import nb201_darts_pt
 from kerasnas.recipes import nb201_gmnas
+from kerasnas.recipes import nb201_pada
 from kerasnas.recipes import nb201_rank
 
 ARGS = ["--preset", "smoke", "--verbose", "0"]
@@ -91,6 +92,10 @@ def test_report_equals_what_the_runs_files_say(smoke, shared_data):
         for dataset, benchmark in benchmarks.items():
             assert row["best"][dataset]["values"] == [pytest.approx(benchmark.query(best)["test_acc"])]
         assert row["train_seconds"]["values"] == [pytest.approx(result["train_seconds"])]
+        if method != "spos":  # against spos, from the two runs' own reports
+            spos = json.loads((output / "spos" / "seed_0" / "report.json").read_text())
+            delta = table["versus"]["kendall_tau"][method]["delta"]["values"]
+            assert delta == [pytest.approx(own["kendall_tau"] - spos["kendall_tau"])]
     # The parameter-count row, against CIFAR-100 too.
     with open(output / "spos" / "seed_0" / "ranking.csv") as f:
         rows = list(csv.DictReader(f))
@@ -230,3 +235,17 @@ def test_darts_pt_selections_decide_every_edge_once_and_children_reload(smoke):
         assert params == supernet.space.params(selection["arch"], bn="search")
         log = json.loads((run / f"select_{method}" / "selection.json").read_text())
         assert log["log"] == decisions
+
+
+def test_versus_pairs_runs_by_seed():
+    values = {"spos": [0.30, 0.20, 0.25], "pada": [0.40, 0.22, 0.20], "same": [0.30, 0.20, 0.25]}
+    result = nb201_pada.versus(values, "spos")
+    assert set(result) == {"pada", "same"}
+    np.testing.assert_allclose(result["pada"]["delta"]["values"], [0.10, 0.02, -0.05], atol=1e-12)
+    assert result["pada"]["wins"] == 2 and result["pada"]["n"] == 3
+    expected = scipy.stats.ttest_rel(values["pada"], values["spos"]).pvalue
+    assert result["pada"]["p_paired"] == pytest.approx(expected)
+    assert result["same"]["wins"] == 0 and np.isnan(result["same"]["p_paired"])
+    assert nb201_pada.versus({"pada": [0.1]}, "spos") == {}
+    lines = nb201_pada.format_versus({"kendall_tau": result})
+    assert lines[0].startswith("Against spos with the same seed, Kendall tau") and "2/3" in lines[1]
