@@ -18,56 +18,29 @@ import argparse
 import csv
 import json
 
-import numpy as np
-from scipy import stats
-
+from kerasnas.evaluation import op_count_bias
 from kerasnas.spaces import NasBench201
 
-OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-CONVS = ("nor_conv_1x1", "nor_conv_3x3")
-
-
 def op_bias(path, min_group=20):
-    """`{"kendall_tau", "ops": {op: {"predicted", "true"}}, "within_conv_groups":
-    {n: {"archs", "kendall_tau"}}}` of one `ranking.csv`."""
+    """`kerasnas.evaluation.op_count_bias` of one `ranking.csv`, with its path."""
     space = NasBench201()
     with open(path) as f:
         rows = list(csv.DictReader(f))
-    predicted = np.array([float(r["predicted"]) for r in rows])
-    true = np.array([float(r["true"]) for r in rows])
-    counts = {op: [] for op in OPS}
-    for row in rows:
-        options = list(space.from_string(row["arch"]).values())
-        for op in OPS:
-            counts[op].append(options.count(op))
-    counts = {op: np.array(v) for op, v in counts.items() if np.ptp(v) > 0}
-    convs = sum(counts.get(op, 0) for op in CONVS)
-
-    def tau(a, b):
-        return float(stats.kendalltau(a, b)[0])
-
-    result = {
-        "path": str(path), "kendall_tau": tau(predicted, true),
-        "ops": {op: {"predicted": tau(predicted, v), "true": tau(true, v)} for op, v in counts.items()},
-        "within_conv_groups": {},
-    }
-    result["ops"]["convolutions"] = {"predicted": tau(predicted, convs), "true": tau(true, convs)}
-    for n in sorted(set(convs.tolist())):
-        group = convs == n
-        if group.sum() >= min_group:
-            result["within_conv_groups"][int(n)] = {
-                "archs": int(group.sum()), "kendall_tau": tau(predicted[group], true[group]),
-            }
-    return result
+    archs = [space.from_string(r["arch"]) for r in rows]
+    result = op_count_bias(
+        archs, [float(r["predicted"]) for r in rows], [float(r["true"]) for r in rows], min_group=min_group
+    )
+    return dict(result, path=str(path))
 
 
 def format_bias(result):
     lines = [f"{result['path']}: Kendall tau {result['kendall_tau']:+.3f}",
              f"  {'edges using':<16}{'KT with score':>14}{'KT with truth':>14}"]
-    for op, taus in result["ops"].items():
-        lines.append(f"  {op:<16}{taus['predicted']:>+14.3f}{taus['true']:>+14.3f}")
+    for op, taus in result["options"].items():
+        name = "convolutions" if op == "group" else op
+        lines.append(f"  {name:<16}{taus['predicted']:>+14.3f}{taus['true']:>+14.3f}")
     groups = "  ".join(
-        f"{n}: {g['kendall_tau']:+.3f} ({g['archs']})" for n, g in result["within_conv_groups"].items()
+        f"{n}: {g['kendall_tau']:+.3f} ({g['archs']})" for n, g in result["within_groups"].items()
     )
     lines.append(f"  KT within groups by number of convolutions: {groups}")
     return "\n".join(lines)

@@ -9,6 +9,7 @@ from kerasnas.evaluation.metrics import average_curves
 from kerasnas.evaluation.metrics import baseline_scores
 from kerasnas.evaluation.metrics import improvement_curve
 from kerasnas.evaluation.metrics import kendall_tau
+from kerasnas.evaluation.metrics import op_count_bias
 from kerasnas.evaluation.metrics import pearson
 from kerasnas.evaluation.metrics import precision_at_top_k
 from kerasnas.evaluation.metrics import ranking_report

@@ -303,6 +303,57 @@ def baseline_scores(space, archs):
     }
 
 
+def op_count_bias(archs, pred, true, group_ops=("nor_conv_1x1", "nor_conv_3x3"), min_group=20):
+    """Where a ranking goes wrong: how scores follow the number of decisions
+    that take each option, in the supernet's ranking and in the true one.
+
+    A supernet that scores architectures up for every skip connection while
+    the benchmark scores them down ranks badly overall even when it orders
+    architectures alike in that count well: a bias, not noise. The
+    within-group Kendall tau (architectures with the same number of
+    `group_ops`, e.g. convolutions) tells the two apart.
+
+    Args:
+        archs: architecture dicts (`{label: option}`).
+        pred: predicted scores, higher is better.
+        true: true scores (e.g. benchmark accuracy).
+        group_ops: the options whose count defines the groups (its count is
+            also reported, as `"group"`).
+        min_group: smallest group reported.
+
+    Returns:
+        `{"kendall_tau", "options": {option: {"predicted", "true"}},
+        "within_groups": {count: {"archs", "kendall_tau"}}}`: Kendall tau of
+        the count of each option (and of `group_ops` together, `"group"`)
+        with the predicted and with the true scores; options whose count
+        never varies are left out.
+    """
+    pred, true = _pair(pred, true)
+    if len(archs) != len(pred):
+        raise ValueError(
+            "Invalid value for argument `archs`. Expected one architecture per "
+            f"score ({len(pred)}). Received: {len(archs)} architectures"
+        )
+    options = sorted({o for arch in archs for o in arch.values()})
+    counts = {o: np.array([list(arch.values()).count(o) for arch in archs]) for o in options}
+    counts = {o: c for o, c in counts.items() if np.ptp(c) > 0}
+    group = np.array([sum(list(arch.values()).count(o) for o in group_ops) for arch in archs])
+    result = {
+        "kendall_tau": kendall_tau(pred, true),
+        "options": {o: {"predicted": kendall_tau(c, pred), "true": kendall_tau(c, true)} for o, c in counts.items()},
+        "within_groups": {},
+    }
+    if np.ptp(group) > 0:
+        result["options"]["group"] = {"predicted": kendall_tau(group, pred), "true": kendall_tau(group, true)}
+    for n in sorted(set(group.tolist())):
+        members = group == n
+        if members.sum() >= min_group:
+            result["within_groups"][int(n)] = {
+                "archs": int(members.sum()), "kendall_tau": kendall_tau(pred[members], true[members]),
+            }
+    return result
+
+
 def improvement_curve(pred, true):
     """How good the top-n predicted architectures are, for every n.
 

@@ -227,3 +227,34 @@ def test_average_curves_mean_and_std_over_runs():
     np.testing.assert_allclose(average["improvement_std"], np.abs(a["improvement"] - b["improvement"]) / 2)
     with pytest.raises(ValueError, match="curves"):
         metrics.average_curves([a, metrics.improvement_curve([1, 2], [1, 2])])
+
+
+def test_op_count_bias_separates_a_bias_from_a_bad_order():
+    # 4 edges, options skip / conv: the truth rewards convolutions, the
+    # "supernet" rewards skips, yet orders each group (same number of
+    # convolutions) exactly like the truth.
+    import itertools
+
+    from scipy import stats
+
+    archs, true, pred = [], [], []
+    for k, ops in enumerate(itertools.product(["skip_connect", "nor_conv_3x3"], repeat=4)):
+        arch = {f"e{i}": o for i, o in enumerate(ops)}
+        convs = ops.count("nor_conv_3x3")
+        within = (k * 7919) % 13  # a fixed order inside each group
+        archs.append(arch)
+        true.append(10 * convs + within)
+        pred.append(-10 * convs + within)
+    result = metrics.op_count_bias(archs, pred, true, group_ops=("nor_conv_3x3",), min_group=4)
+    assert result["kendall_tau"] == pytest.approx(stats.kendalltau(pred, true)[0]) and result["kendall_tau"] < 0
+    skips = [list(a.values()).count("skip_connect") for a in archs]
+    assert result["options"]["skip_connect"]["predicted"] == pytest.approx(stats.kendalltau(skips, pred)[0])
+    assert result["options"]["skip_connect"]["predicted"] > 0 > result["options"]["skip_connect"]["true"]
+    assert result["options"]["group"]["true"] > 0.8
+    # Groups of 1, 2 and 3 convolutions (4, 6, 4 architectures; 0 and 4 have one each, below
+    # min_group), each ordered exactly like the truth.
+    assert {n: g["archs"] for n, g in result["within_groups"].items()} == {1: 4, 2: 6, 3: 4}
+    for group in result["within_groups"].values():
+        assert group["kendall_tau"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="archs"):
+        metrics.op_count_bias(archs[:-1], pred, true)
