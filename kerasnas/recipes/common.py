@@ -138,8 +138,9 @@ def archive_runs(source, destination):
     `--resume` and `--reuse` to treat the run as finished), and `.keras`
     saves are dropped. An unfinished run keeps, per checkpoint directory,
     only its latest checkpoint (what `--resume` continues from) and its
-    `.keras` saves (a few-shot tree rebuilds from one). TensorBoard logs and
-    `*.log` files are never copied. Stale files of the destination's copy
+    `.keras` saves (a few-shot tree rebuilds from one). TensorBoard logs,
+    `*.log` files and plots (`*.png`: the reports draw them again) are never
+    copied. Stale files of the destination's copy
     of each run (older checkpoints) are removed.
 
     Returns:
@@ -165,7 +166,7 @@ def archive_runs(source, destination):
     keep = set()
     for path in sorted(source.rglob("*")):
         relative = path.relative_to(source)
-        if path.is_dir() or "tensorboard" in relative.parts or path.suffix == ".log":
+        if path.is_dir() or "tensorboard" in relative.parts or path.suffix in (".log", ".png"):
             continue
         if checkpoint.match(path.name):
             if finished(path):

@@ -136,7 +136,7 @@ def test_an_archived_run_is_finished_without_its_weights(rank_run, tmp_path, mon
     copy = archive / output.name
     assert summary["finished"] == [output.name]
     assert not list(copy.rglob("*.npz")) and not list(copy.rglob("*.keras"))
-    assert not (copy / "tensorboard").exists()
+    assert not (copy / "tensorboard").exists() and not list(copy.rglob("*.png"))
     assert (copy / "ranking.csv").read_bytes() == (output / "ranking.csv").read_bytes()
 
     def fail(*args, **kwargs):
