@@ -5,7 +5,7 @@
 # archived to recipes/results/ (tools/archive_runs.py) and restored from it.
 #
 #   bash tools/proxy_tables.sh restore   # recipes/results/<table> -> runs/<table> (missing ones only)
-#   bash tools/proxy_tables.sh start     # both lanes in the background (nice 19), logs in runs/
+#   bash tools/proxy_tables.sh start [1|2]  # both lanes (or one) in the background (nice 19), logs in runs/
 #   bash tools/proxy_tables.sh archive   # runs/<table> -> recipes/results/<table>, then commit it
 #   bash tools/proxy_tables.sh report    # the comparison's report once every run is in
 #
@@ -42,11 +42,12 @@ case "${1:-}" in
     for t in "${TABLES[@]}"; do
       if [ -d "recipes/results/$t" ] && [ ! -d "runs/$t" ]; then mkdir -p runs && cp -r "recipes/results/$t" "runs/$t"; fi
     done ;;
-  start)
+  start)  # both lanes, or only the one given: start 1 | start 2
     mkdir -p runs
-    nohup bash -c "$(declare -f lane1); P='$P'; SEEDS='$SEEDS'; lane1" > runs/lane1.log 2>&1 &
-    nohup bash -c "$(declare -f lane2); P='$P'; SEEDS='$SEEDS'; lane2" > runs/lane2.log 2>&1 &
-    echo "lanes started: runs/lane1.log runs/lane2.log" ;;
+    for lane in ${2:-1 2}; do
+      nohup bash -c "$(declare -f lane$lane); P='$P'; SEEDS='$SEEDS'; lane$lane" > runs/lane$lane.log 2>&1 &
+      echo "lane $lane started: runs/lane$lane.log"
+    done ;;
   archive)
     for t in "${TABLES[@]}"; do
       if [ -d "runs/$t" ]; then python tools/archive_runs.py "runs/$t" "recipes/results/$t" | tail -1; fi

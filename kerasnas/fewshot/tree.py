@@ -5,6 +5,7 @@ exhaustive one-option-per-child split (few-shot NAS) or a random split."""
 import json
 import os
 import shutil
+import time
 import zlib
 
 import numpy as np
@@ -381,7 +382,8 @@ class FewShotSupernet:
             data,
             epochs=stop,
             initial_epoch=initial,
-            callbacks=[checkpoint] + list(callbacks or []),
+            # The checkpoint last: it records what the callbacks add to the logs.
+            callbacks=list(callbacks or []) + [checkpoint],
             verbose=verbose,
             **kwargs,
         )
@@ -435,8 +437,11 @@ class FewShotSupernet:
             if label in scores:
                 continue
             self.activate(node_id)
+            start = time.perf_counter()
             options, matrix = self.matcher.distances(label, data, key=node_id)
-            scores[label] = {"options": options, "matrix": matrix.tolist()}
+            scores[label] = {
+                "options": options, "matrix": matrix.tolist(), "seconds": time.perf_counter() - start,
+            }
             os.makedirs(os.path.dirname(path), exist_ok=True)
             text = json.dumps({"node": node_id, "epoch": epoch, "distances": scores}, indent=1)
             atomic_write(path, lambda f: f.write(text.encode()))
@@ -451,6 +456,26 @@ class FewShotSupernet:
         )
         atomic_write(path, lambda f: f.write(text.encode()))
         return label, [[options[i] for i in g] for g in groups]
+
+    def train_seconds(self, epochs):
+        """Wall-clock seconds the whole tree took to train, over every
+        process that trained it: each node's own epochs (the `epoch_seconds`
+        its history records when `fit` got a timer such as the recipes'
+        `EpochTimer`) and each gradient-matching split. None when a node's
+        epochs are not all timed."""
+        bounds = [0] + list(self.split_epochs) + [int(epochs)]
+        total = 0.0
+        for node in self.tree.nodes.values():
+            first, stop = bounds[node["generation"]], bounds[node["generation"] + 1]
+            own = (self.history(node["id"]).get("epoch_seconds") or [])[first:stop]
+            if len(own) != stop - first or any(s is None for s in own):
+                return None
+            total += float(sum(own))
+        splits = os.path.join(self.directory, "splits")
+        for name in sorted(os.listdir(splits)) if os.path.isdir(splits) else []:
+            with open(os.path.join(splits, name)) as f:
+                total += sum(d.get("seconds", 0.0) for d in json.load(f)["distances"].values())
+        return total
 
     def history(self, node_id):
         """The per-epoch logs of node `node_id`, its ancestors' epochs first."""

@@ -138,7 +138,7 @@ def train_tree(supernet, config, output, resume, overwrite, verbose, steps_per_e
             crop_padding=config.get("crop_padding", 4), split=config.get("train_split", "train"),
         )
 
-    tree = few_shot.fit(data, epochs=config["epochs"], verbose=verbose)
+    tree = few_shot.fit(data, epochs=config["epochs"], verbose=verbose, callbacks=[nb201_spos.EpochTimer()])
     bounds = [0] + list(config["split_epochs"]) + [config["epochs"]]
     node_epochs = sum(
         bounds[n["generation"] + 1] - bounds[n["generation"]] for n in tree.nodes.values()

@@ -255,7 +255,10 @@ def run(config, output, resume=False, overwrite=False, verbose=2):
         train_steps = steps_per_epoch * config["epochs"]
         supernet.save(paths["supernet"])
     train_seconds = time.perf_counter() - start
-    if not config.get("split_method"):  # every epoch's, resumed ones included
+    # Every epoch's (and split's), resumed ones included.
+    if config.get("split_method"):
+        train_seconds = ranked.train_seconds(config["epochs"]) or train_seconds
+    else:
         train_seconds = nb201_spos.train_seconds(history, train_seconds)
     nb201_spos._write_history(history, paths["history"], paths["history_csv"])
 

@@ -41,6 +41,21 @@ def test_table_equals_the_runs_files_and_costs_are_fair(gm_run, shared_data):
     assert "baseline: params" in rows
     tree = json.loads((output / "gm" / "seed_0" / "fewshot" / "tree.json").read_text())["nodes"]
     assert len([n for n in tree.values() if not n["children"]]) == 4
+    # Its cost is every node's own epochs and every split, from the files
+    # (so a tree resumed on another machine still reports its whole cost).
+    fewshot = output / "gm" / "seed_0" / "fewshot"
+    bounds = [0, 1, 2, 3]
+    seconds = 0.0
+    for node_id, node in tree.items():
+        history = json.loads((fewshot / "nodes" / node_id / "history.json").read_text())["history"]
+        own = history["epoch_seconds"][bounds[node["generation"]]:bounds[node["generation"] + 1]]
+        assert len(own) == 1 and own[0] > 0
+        seconds += own[0]
+    splits = [json.loads(p.read_text()) for p in (fewshot / "splits").glob("*.json")]
+    assert len(splits) == 3  # the root, then its two children
+    seconds += sum(d["seconds"] for s in splits for d in s["distances"].values())
+    result = json.loads((output / "gm" / "seed_0" / "result.json").read_text())
+    assert result["train_seconds"] == pytest.approx(seconds)
     # the best architecture is the top of the run's own scores, with its truth
     best = table["best_found"]["gm"]
     with open(output / "gm" / "seed_0" / "scores.csv") as f:
