@@ -140,8 +140,8 @@ def archive_runs(source, destination):
     only its latest checkpoint (what `--resume` continues from) and its
     `.keras` saves (a few-shot tree rebuilds from one). TensorBoard logs,
     `*.log` files and plots (`*.png`: the reports draw them again) are never
-    copied. Stale files of the destination's copy
-    of each run (older checkpoints) are removed.
+    copied. Stale files of the destination's copy of each run (older
+    checkpoints) are removed.
 
     Returns:
         `{"finished": [run directories], "unfinished": [...], "bytes": total}`
@@ -163,18 +163,20 @@ def archive_runs(source, destination):
     def finished(path):
         return any(parent in runs for parent in path.parents)
 
-    keep = set()
+    keep, latest = set(), {}
     for path in sorted(source.rglob("*")):
         relative = path.relative_to(source)
         if path.is_dir() or "tensorboard" in relative.parts or path.suffix in (".log", ".png"):
             continue
         if checkpoint.match(path.name):
+            listed = latest.setdefault(path.parent, list_checkpoints(path.parent))
             if finished(path):
-                names = [Path(p).name for p in list_checkpoints(path.parent)]
-                keep.add(relative.parent / ARCHIVED_CHECKPOINTS)
-                write_json(destination / relative.parent / ARCHIVED_CHECKPOINTS, {"checkpoints": names})
+                marker = relative.parent / ARCHIVED_CHECKPOINTS
+                if marker not in keep:
+                    keep.add(marker)
+                    write_json(destination / marker, {"checkpoints": [Path(p).name for p in listed]})
                 continue
-            if str(path) != list_checkpoints(path.parent)[-1]:
+            if str(path) != listed[-1]:
                 continue
         elif path.suffix == ".keras" and finished(path):
             continue
