@@ -2,6 +2,7 @@
 
 from kerasnas.evaluation.ranking import ArchitectureScorer
 from kerasnas.evaluation.ranking import rank_architectures
+from kerasnas.evaluation.ranking import ranking_seconds
 from kerasnas.evaluation.ranking import read_results
 from kerasnas.evaluation.callbacks import GradientVarianceMonitor
 from kerasnas.evaluation.callbacks import RankingMonitor

@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import time
 
 import numpy as np
 import keras
@@ -58,7 +59,9 @@ def rank_architectures(
     depend on the batch size (the reference code uses 512), and calibration
     is unnecessary.
 
-    With `results_path`, a CSV file (`arch,accuracy,loss`), every result is
+    With `results_path`, a CSV file (`arch,accuracy,loss,seconds`; the
+    seconds of each scoring, summed over processes by `ranking_seconds`;
+    files from before that column are still read), every result is
     appended as soon as it is computed, and architectures already in the
     file are not scored again: a run killed half way and started again ends
     with the file an uninterrupted run writes. Under a
@@ -119,14 +122,17 @@ def rank_architectures(
     try:
         with scorer:
             for members, known in groups:
+                seconds = 0.0
                 if known is None:
+                    start = time.perf_counter()
                     if few_shot is not None:
                         few_shot.activate_for(archs[members[0]])
                     known = scorer.score(archs[members[0]])
-                for i in members:
+                    seconds = time.perf_counter() - start
+                for n, i in enumerate(members):
                     done[keys[i]] = known
                     if writer is not None:
-                        writer.append(keys[i], *known)
+                        writer.append(keys[i], *known, seconds=seconds if n == 0 else 0.0)
                 count += len(members)
                 if progress is not None:
                     progress.update(count, [("accuracy", known[0])])
@@ -327,19 +333,39 @@ def _read_results(path):
         text = text[: text.rfind("\n") + 1]
         with open(path, "w", newline="") as f:
             f.write(text)
-    rows = list(csv.reader(text.splitlines()))
-    if rows and rows[0] != list(_HEADER):
-        raise ValueError(
-            "Invalid value for argument `results_path`. Expected a CSV file with "
-            f"header {','.join(_HEADER)} (written by rank_architectures). "
-            f"Received: {path} with header {rows[0]}"
-        )
+    rows = _checked_rows(path, text)
     for row in rows[1:]:
         results[row[0]] = (float(row[1]), float(row[2]))
     return results
 
 
-_HEADER = ("arch", "accuracy", "loss")
+def _checked_rows(path, text):
+    rows = list(csv.reader(text.splitlines()))
+    if rows and tuple(rows[0]) not in (_HEADER, _HEADER[:3]):
+        raise ValueError(
+            "Invalid value for argument `results_path`. Expected a CSV file with "
+            f"header {','.join(_HEADER)} (written by rank_architectures). "
+            f"Received: {path} with header {rows[0]}"
+        )
+    return rows
+
+
+def ranking_seconds(path):
+    """Seconds spent scoring the architectures of a `results_path` CSV file,
+    summed over every process that wrote to it (a resumed ranking's cost is
+    whole); None for a file from before the `seconds` column."""
+    if not os.path.exists(path):
+        return None
+    with open(path, newline="") as f:
+        rows = _checked_rows(path, f.read())
+    if not rows or len(rows[0]) < len(_HEADER):
+        return None
+    return float(sum(float(row[3]) for row in rows[1:] if len(row) > 3))
+
+
+# `seconds`: the wall-clock time of the row's scoring (0 for the other
+# members of an equivalence class, scored once).
+_HEADER = ("arch", "accuracy", "loss", "seconds")
 
 
 class _ResultWriter:
@@ -347,14 +373,19 @@ class _ResultWriter:
         directory = os.path.dirname(os.path.abspath(path))
         os.makedirs(directory, exist_ok=True)
         new = not os.path.exists(path) or os.path.getsize(path) == 0
+        self.columns = len(_HEADER)
+        if not new:  # a file from before the seconds column keeps its three
+            with open(path, newline="") as f:
+                self.columns = len(next(csv.reader(f)))
         self.file = open(path, "a", newline="")
         self.writer = csv.writer(self.file)
         if new:
             self.writer.writerow(_HEADER)
             self.file.flush()
 
-    def append(self, key, accuracy, loss):
-        self.writer.writerow([key, repr(float(accuracy)), repr(float(loss))])
+    def append(self, key, accuracy, loss, seconds=0.0):
+        row = [key, repr(float(accuracy)), repr(float(loss)), repr(float(seconds))]
+        self.writer.writerow(row[: self.columns])
         self.file.flush()
         os.fsync(self.file.fileno())
 

@@ -36,7 +36,7 @@ def rank_and_report(
     on NAS-Bench-201 they are strong, so a supernet's ranking means
     something only next to them.
 
-    Writes, under `output/`: `scores.csv` (arch, accuracy, loss),
+    Writes, under `output/`: `scores.csv` (arch, accuracy, loss, seconds),
     `ranking.csv` (arch, predicted, true, params, flops), `report.json`
     (`kerasnas.evaluation.ranking_report` with baselines, plus the
     settings) and `scatter.png` (predicted vs true, one panel per

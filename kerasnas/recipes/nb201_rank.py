@@ -58,6 +58,7 @@ from kerasnas.evaluation import format_report
 from kerasnas.evaluation import plot_metric_over_epochs
 from kerasnas.evaluation import rank_and_report
 from kerasnas.evaluation import ranking_report
+from kerasnas.evaluation import ranking_seconds
 from kerasnas.recipes import nb201_spos
 from kerasnas.recipes.common import archived_checkpoint
 from kerasnas.recipes.common import scored_on
@@ -272,7 +273,8 @@ def run(config, output, resume=False, overwrite=False, verbose=2):
         score=config["score"],
         scored_on=scoring,
     )
-    rank_seconds = time.perf_counter() - start
+    # Every process's scoring, a resumed ranking included (else this one's).
+    rank_seconds = ranking_seconds(output / "scores.csv") or (time.perf_counter() - start)
     fit = None
     if config.get("fit_limit"):
         # The same ranking scored on training images: how well each subnet

@@ -38,6 +38,10 @@ def test_recipe_writes_a_consistent_report(rank_run, shared_data):
     assert history["rank_kendall_tau"] == result["curve"]["kendall_tau"]
     for name in ("scatter.png", "kt_over_epochs.png"):
         assert (output / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The ranking's cost is its scores' seconds (whole across resumed processes).
+    with open(output / "scores.csv") as f:
+        seconds = sum(float(r["seconds"]) for r in csv.DictReader(f))
+    assert seconds > 0 and result["rank_seconds"] == pytest.approx(seconds)
 
 
 def test_cli_rank_matches_the_recipe_and_resumes(rank_run, tmp_path, capsys):
