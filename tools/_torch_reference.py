@@ -194,7 +194,12 @@ class Trainer:
         num_batches=8,
         threads=2,
         seed=0,
+        dtype="float32",
     ):
+        if dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"Invalid value for argument `dtype`. Expected 'float32' or "
+                             f"'bfloat16'. Received: dtype={dtype!r}")
+        self.autocast = dtype == "bfloat16"
         torch.set_num_threads(threads)
         torch.manual_seed(seed)
         self.rng = random.Random(seed)
@@ -224,8 +229,9 @@ class Trainer:
         self._next = (self._next + 1) % len(self.batches)
         arch = sample_arch(self.rng) if path is None else dict(zip(EDGES, path))
         self.optimizer.zero_grad()
-        logits = self.model(inputs, arch)
-        loss = self.criterion(logits, targets)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.autocast):
+            logits = self.model(inputs, arch)
+            loss = self.criterion(logits.float(), targets)
         loss.backward()
         nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
         self.optimizer.step()
@@ -289,6 +295,8 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
+                        help="bfloat16: CPU autocast of the forward pass and loss")
     parser.add_argument("--steps", type=int, default=20, help="steps to time without --serve")
     parser.add_argument("--serve", action="store_true", help="answer JSON commands on stdin")
     args = parser.parse_args(argv)
@@ -299,6 +307,7 @@ def main(argv=None):
         num_classes=args.num_classes,
         batch_size=args.batch_size,
         threads=args.threads,
+        dtype=args.dtype,
     )
     if args.serve:
         serve(trainer)

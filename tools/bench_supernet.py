@@ -93,6 +93,12 @@ def parse_args(argv=None):
                         help="threads of TF (intra- and inter-op) and PyTorch; None: TF's "
                         "own default (all cores) and as many PyTorch threads")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference")
+    parser.add_argument("--dtype-policy", choices=("float32", "mixed_bfloat16"), default="float32",
+                        help="Keras dtype policy of the kerasnas supernet and child (logits, "
+                        "losses, BN statistics and variables stay float32)")
+    parser.add_argument("--torch-dtype", choices=("float32", "bfloat16"), default="float32",
+                        help="PyTorch reference: float32, or bfloat16 autocast on CPU "
+                        "(forward and loss; weights and optimizer float32)")
     parser.add_argument("--first-step", choices=("both", "subprocess", "inprocess"), default="both",
                         help="where to measure the time to the first step")
     parser.add_argument("--first-step-repeats", type=int, default=1,
@@ -155,7 +161,8 @@ def build_supernet(space, args):
     import keras
 
     supernet = space.build_supernet(
-        seed=args.seed, weight_decay=WEIGHT_DECAY, clip_norm=CLIP_NORM, bn="batch"
+        seed=args.seed, weight_decay=WEIGHT_DECAY, clip_norm=CLIP_NORM, bn="batch",
+        dtype_policy=args.dtype_policy,
     )
     supernet.compile(
         optimizer=keras.optimizers.SGD(LEARNING_RATE, momentum=MOMENTUM), loss=_loss()
@@ -190,7 +197,11 @@ def build_fresh(kind, space, arch, args):
         model = build_supernet(space, args)
         model.set_mask({label: [op] for label, op in arch.items()})
         return model
-    return compile_child(space.build_child(arch, bn="batch"), args)
+    from kerasnas.ops.policy import dtype_policy_scope
+
+    with dtype_policy_scope(args.dtype_policy):
+        child = space.build_child(arch, bn="batch")
+    return compile_child(child, args)
 
 
 # === Timing ===
@@ -308,6 +319,7 @@ def first_step_subprocess(kind, args):
         "--channels", str(args.channels), "--cells", str(args.cells),
         "--batch-size", str(args.batch_size), "--num-classes", str(args.num_classes),
         "--arch", args.arch, "--seed", str(args.seed),
+        "--dtype-policy", args.dtype_policy,
     ]
     if args.plain_child_optimizer:
         command.append("--plain-child-optimizer")
@@ -358,6 +370,7 @@ class TorchReference:
             "--channels", str(args.channels), "--cells", str(args.cells),
             "--num-classes", str(args.num_classes), "--batch-size", str(args.batch_size),
             "--threads", str(args.threads or _cores()), "--seed", str(args.seed),
+            "--dtype", args.torch_dtype,
         ]
         start = time.perf_counter()
         self.process = subprocess.Popen(
@@ -534,7 +547,8 @@ def print_report(results, args):
     torch_threads = results.get("torch", {}).get("facts", {}).get("torch_threads")
     print()
     print(f"NAS-Bench-201 C={args.channels} N={args.cells}, batch {args.batch_size}, "
-          f"32x32x3 random inputs, {args.num_classes} classes, CPU")
+          f"32x32x3 random inputs, {args.num_classes} classes, CPU; kerasnas "
+          f"{args.dtype_policy}, PyTorch {args.torch_dtype}")
     print(f"machine: nproc {facts['nproc']} ({facts['cpu']}); python {facts['python']}, "
           f"TF {facts['tensorflow']} (intra/inter-op threads {facts['tf_intra_op_threads']}/"
           f"{facts['tf_inter_op_threads']}, 0 = all cores), Keras {facts['keras']}, "
