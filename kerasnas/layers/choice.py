@@ -16,9 +16,7 @@ class Choice(keras.layers.Layer):
     The selection is a tensor (`index`, an int32 scalar) passed at call
     time, and the branch is picked in the graph with `keras.ops.switch`
     (`tf.switch_case`): one trace serves every architecture, and only the
-    selected candidate runs (candidates without variables, such as
-    NAS-Bench-201's none, skip and pooling, share one branch:
-    `stateless_grouped_switch`). All candidates are built in `build()`, so the
+    selected candidate runs. All candidates are built in `build()`, so the
     layer reloads from `.keras` files and the optimizer knows every variable
     from the first step.
 
@@ -95,10 +93,20 @@ class Choice(keras.layers.Layer):
         index = ops.cast(index, "int32")
         if self.dense:
             return self._dense_call(inputs, index, training)
-        return stateless_grouped_switch(
-            self.candidates, index, inputs,
-            lambda k, x: self.candidates[k](x, training=training),
+        # One branch per candidate, parameter-free ones included. Grouping
+        # those into one branch that computes them all and selects with
+        # `where` (3 branches per NAS-Bench-201 choice instead of 5) saved
+        # about 1 s of a 40 s first step but made every step pay for the
+        # group's pooling and selects: uniform-path training 1.24x and
+        # scoring 1.9x slower (tools/bench_supernet.py, bench_rank.py).
+        return ops.switch(
+            index,
+            [functools.partial(self._run, k, training) for k in range(len(self.candidates))],
+            inputs,
         )
+
+    def _run(self, k, training, inputs):
+        return self.candidates[k](inputs, training=training)
 
     def _dense_call(self, inputs, index, training):
         outputs = None
@@ -128,43 +136,3 @@ class Choice(keras.layers.Layer):
             "label": self.label,
             "dense": self.dense,
         }
-
-
-def stateless_grouped_switch(candidates, index, inputs, run):
-    """`ops.switch(index, [run(k, .) for every candidate], inputs)`, with the
-    candidates that hold no variables at all (NAS-Bench-201's none, skip and
-    average pooling) run together in one branch and selected with `where`.
-
-    The result is the same; the graph has fewer branches (NAS-Bench-201: 3
-    per choice instead of 5), which is most of a supernet's trace and graph
-    instantiation time. A stateless candidate is cheap and has nothing to
-    update, so running the others of its group changes no variable.
-
-    Args:
-        candidates: the candidate layers (built).
-        index: int32 scalar, the selected candidate.
-        inputs: the input tensor.
-        run: `run(k, x)` calls candidate `k` on `x`.
-    """
-    n = len(candidates)
-    stateless = [k for k, c in enumerate(candidates) if not c.weights]
-    if len(stateless) < 2:
-        return ops.switch(index, [functools.partial(run, k) for k in range(n)], inputs)
-
-    def run_stateless(x):
-        output = None
-        for k in stateless:
-            y = run(k, x)
-            # `where`: a non-finite output of another candidate cannot leak.
-            output = y if output is None else ops.where(ops.equal(index, k), y, output)
-        return output
-
-    others = [k for k in range(n) if k not in stateless]
-    if not others:
-        return run_stateless(inputs)
-    table = [0] * n
-    for position, k in enumerate(others):
-        table[k] = position + 1
-    branch = ops.take(ops.convert_to_tensor(table, "int32"), index)
-    branches = [run_stateless] + [functools.partial(run, k) for k in others]
-    return ops.switch(branch, branches, inputs)
