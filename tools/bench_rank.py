@@ -48,6 +48,13 @@ def parse_args(argv=None):
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--fast-per-round", type=int, default=12)
     parser.add_argument("--naive-per-round", type=int, default=2)
+    parser.add_argument("--dtype-policy", choices=("float32", "mixed_bfloat16"), default="float32",
+                        help="also time the fast path scoring in this policy (a bfloat16 twin of "
+                        "the float32 supernet), interleaved, with the Kendall tau of its scores "
+                        "against float32 scores of the same architectures")
+    parser.add_argument("--fit-steps", type=int, default=0,
+                        help="train the supernet this many SPOS steps first (scores of an "
+                        "untrained supernet are near chance, too flat to compare dtypes)")
     parser.add_argument("--quick", action="store_true", help="C=8, N=1, 1 round (a smoke run)")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
@@ -112,8 +119,20 @@ def main(argv=None):
     )
     keras.utils.set_random_seed(0)
     supernet = space.build_supernet(seed=0, bn="standard")
+    if args.fit_steps:
+        from kerasnas import data as nas_data
+
+        supernet.compile(
+            optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+        source_train = str(SUBSET) if SUBSET.is_file() else "digits"
+        train = nas_data.load(source_train, "train", batch_size=64, augment=True, seed=1).repeat()
+        supernet.fit(train, steps_per_epoch=args.fit_steps, epochs=1, verbose=0)
+    other = args.dtype_policy if args.dtype_policy != "float32" else None
     rng = np.random.default_rng(0)
-    needed = args.rounds * (args.fast_per_round + args.naive_per_round) + 1
+    per_round = args.fast_per_round * (2 if other else 1) + args.naive_per_round
+    needed = args.rounds * per_round + 2
     archs, seen = [], set()
     while len(archs) < needed:
         arch = space.sample(rng)
@@ -129,16 +148,29 @@ def main(argv=None):
         scorer.score(archs.pop())
     setup = time.perf_counter() - start
     print(f"fast path set-up (batches + first trace + 1 arch): {setup:.1f} s", flush=True)
+    scorers = {"fast": scorer}
+    if other:
+        start = time.perf_counter()
+        scorers["fast_" + other] = ArchitectureScorer(
+            supernet, test, calibration, args.calibration_steps, dtype_policy=other
+        )
+        with scorers["fast_" + other]:
+            scorers["fast_" + other].score(archs.pop())
+        print(f"{other} fast path set-up (twin + first trace + 1 arch): "
+              f"{time.perf_counter() - start:.1f} s", flush=True)
 
-    times = {"fast": [], "naive": []}
+    times = {**{kind: [] for kind in scorers}, "naive": []}
     checks = []
+    pairs = []  # (float32 loss, other-dtype loss) of the same architectures
+    kinds = [(kind, args.fast_per_round) for kind in scorers] + [("naive", args.naive_per_round)]
     for r in range(args.rounds):
-        for kind, count in (("fast", args.fast_per_round), ("naive", args.naive_per_round)):
+        for kind, count in (kinds if r % 2 == 0 else kinds[::-1]):
             batch = [archs.pop() for _ in range(count)]
             start = time.perf_counter()
-            if kind == "fast":
-                with scorer:
-                    scores = [scorer.score(a)[0] for a in batch]
+            if kind in scorers:
+                with scorers[kind]:
+                    results_ = [scorers[kind].score(a) for a in batch]
+                scores = [a for a, _ in results_]
             else:
                 scores = [naive_score(supernet, a, test, calibration) for a in batch]
             elapsed = time.perf_counter() - start
@@ -148,6 +180,9 @@ def main(argv=None):
                 # The two paths must agree on what they measure.
                 with scorer:
                     checks += [abs(scorer.score(a)[0] - s) for a, s in zip(batch, scores)]
+            elif kind != "fast":  # the same architectures' float32 losses (untimed)
+                with scorer:
+                    pairs += [(scorer.score(a)[1], loss) for a, (_, loss) in zip(batch, results_)]
     fast = statistics.median(times["fast"])
     naive = statistics.median(times["naive"])
     macs = statistics.mean(
@@ -171,10 +206,24 @@ def main(argv=None):
         "naive_archs_per_minute": 60.0 / naive,
         "speedup": naive / fast,
         "max_accuracy_difference_fast_vs_naive": max(checks) if checks else None,
+        "fit_steps": args.fit_steps,
         "mean_macs_per_image": macs,
         "sustained_gmac_per_s": macs * images / fast / 1e9,
         "load_average": os.getloadavg(),
     }
+    if other:
+        from scipy.stats import kendalltau
+
+        slow = statistics.median(times["fast_" + other])
+        a, b = np.array(pairs).T
+        results.update({
+            f"{other}_s_per_arch": slow,
+            f"{other}_archs_per_minute": 60.0 / slow,
+            f"{other}_vs_float32_speedup": fast / slow,
+            f"{other}_vs_float32_loss_kendall_tau": float(kendalltau(a, b)[0]),
+            f"{other}_vs_float32_max_relative_loss_difference": float(np.max(np.abs(b - a) / np.abs(a))),
+            "dtype_pairs": len(pairs),
+        })
     print(json.dumps(results, indent=2))
     print(
         f"\nfast {results['fast_archs_per_minute']:.1f} archs/min vs naive "

@@ -10,6 +10,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from kerasnas.ops.policy import policy_name
+
 
 
 def arch_key(space, arch):
@@ -44,6 +46,7 @@ def rank_architectures(
     verbose=1,
     score="accuracy",
     classes="exact",
+    dtype_policy=None,
 ):
     """Top-1 accuracy (or another `score`) of every architecture in `archs`
     with the supernet's weights: the supernet's predicted ranking.
@@ -91,6 +94,13 @@ def rank_architectures(
             (NAS-Bench-201's 6,466 classes) is an approximation in a
             supernet (see `NasBench201.equivalence_key`); None scores every
             architecture.
+        dtype_policy: score in this Keras dtype policy, e.g.
+            `"mixed_bfloat16"` (None: the supernet's own). Scoring then runs
+            on a twin of the supernet built with that policy and holding its
+            weights (float32 variables, BN statistics and logits; the
+            convolutions in bfloat16); the supernet itself is untouched.
+            `tools/bench_rank.py --dtype-policy` measures the speed and the
+            Kendall tau between the two dtypes' scores.
 
     Returns:
         numpy float array, the score of each architecture, in the order of
@@ -113,7 +123,9 @@ def rank_architectures(
     if few_shot is not None:  # leaf by leaf: each leaf's state loaded once
         todo = [i for group in few_shot.group_by_leaf([archs[i] for i in todo]).values() for i in (todo[j] for j in group)]
     groups = _classes(space, archs, keys, todo, done, classes, few_shot)
-    scorer = ArchitectureScorer(supernet, data, bn_calibration_data, bn_calibration_steps)
+    scorer = ArchitectureScorer(
+        supernet, data, bn_calibration_data, bn_calibration_steps, dtype_policy=dtype_policy
+    )
     progress = keras.utils.Progbar(len(archs), unit_name="arch") if verbose else None
     count = len(archs) - len(todo)
     if progress is not None and count:
@@ -126,7 +138,10 @@ def rank_architectures(
                 if known is None:
                     start = time.perf_counter()
                     if few_shot is not None:
+                        leaf = few_shot.active
                         few_shot.activate_for(archs[members[0]])
+                        if few_shot.active != leaf:
+                            scorer.sync()  # a twin takes the new leaf's weights
                     known = scorer.score(archs[members[0]])
                     seconds = time.perf_counter() - start
                 for n, i in enumerate(members):
@@ -186,10 +201,15 @@ class ArchitectureScorer:
     """Scores architectures on a supernet with batches kept in memory.
 
     Use as a context manager: the supernet's path and BN statistics are
-    restored on exit. `score(arch)` returns `(accuracy, mean loss)`.
+    restored on exit. `score(arch)` returns `(accuracy, mean loss)`. With
+    `dtype_policy` other than the supernet's, scoring runs on a twin built
+    with that policy (see `rank_architectures`); `sync()` copies the
+    supernet's weights into it again (done on entering).
     """
 
-    def __init__(self, supernet, data, bn_calibration_data=None, bn_calibration_steps=0):
+    def __init__(
+        self, supernet, data, bn_calibration_data=None, bn_calibration_steps=0, dtype_policy=None
+    ):
         steps = int(bn_calibration_steps or 0)
         if steps < 0:
             raise ValueError(
@@ -214,6 +234,7 @@ class ArchitectureScorer:
             )
         check_finite_weights(supernet)
         self.supernet = supernet
+        self.twin = _twin(supernet, dtype_policy)
         self.strategy = supernet.distribute_strategy
         self.replicas = self.strategy.num_replicas_in_sync
         self.batches = self._materialize(data)
@@ -223,7 +244,7 @@ class ArchitectureScorer:
                 "Received: an empty dataset"
             )
         self.calibration = []
-        self.bns = supernet._tracking_batch_norms() if steps else []
+        self.bns = self.model._tracking_batch_norms() if steps else []
         if self.bns:
             self.calibration = self._materialize(bn_calibration_data.take(steps))
             if len(self.calibration) < steps:
@@ -245,12 +266,24 @@ class ArchitectureScorer:
             dataset = self.strategy.experimental_distribute_dataset(dataset)
         return list(dataset)
 
+    @property
+    def model(self):
+        """The network scored: the supernet, or its twin in another dtype."""
+        return self.supernet if self.twin is None else self.twin
+
+    def sync(self):
+        """Copies the supernet's variables into the twin (if any)."""
+        if self.twin is not None:
+            for target, source in zip(self.twin.variables, self.supernet.variables):
+                target.assign(source)
+
     def __enter__(self):
         supernet = self.supernet
         self._saved = (
             [ops.convert_to_numpy(v) for v in supernet.path_variables()],
             [ops.convert_to_numpy(v) for v in supernet._bn_statistics()],
         )
+        self.sync()
         return self
 
     def __exit__(self, *exc):
@@ -263,7 +296,7 @@ class ArchitectureScorer:
 
     def score(self, arch):
         """`(top-1 accuracy, mean cross-entropy)` of `arch` on the data."""
-        supernet = self.supernet
+        supernet = self.model
         supernet.set_path(arch)
         if self.bns:
             supernet._recalibrate(self.calibration)
@@ -279,7 +312,7 @@ class ArchitectureScorer:
 
     def _evaluate(self):
         if self._eval_function is None:
-            supernet, strategy = self.supernet, self.strategy
+            supernet, strategy = self.model, self.strategy
 
             def step(x, y):
                 logits = ops.cast(supernet(x, training=False), "float32")
@@ -300,6 +333,28 @@ class ArchitectureScorer:
 
             self._eval_function = function
         return self._eval_function
+
+
+def _twin(supernet, dtype_policy):
+    """A copy of `supernet` built with `dtype_policy` (its weights copied
+    by `ArchitectureScorer.sync`), or None when that is its own policy."""
+    if dtype_policy is None:
+        return None
+    wanted = policy_name(dtype_policy)
+    own = supernet.network_dtype_policy or keras.config.dtype_policy().name
+    if wanted == own:
+        return None
+    config = {**supernet.get_config(), "dtype_policy": wanted}
+    with supernet.distribute_strategy.scope():
+        twin = type(supernet).from_config(config)
+    if [tuple(v.shape) for v in twin.variables] != [tuple(v.shape) for v in supernet.variables]:
+        raise ValueError(
+            f"Invalid value for argument `dtype_policy`. A {type(supernet).__name__} "
+            f"rebuilt with dtype_policy={wanted!r} does not hold the same variables "
+            "as the supernet, so it cannot score with its weights. Received: "
+            f"dtype_policy={dtype_policy!r}"
+        )
+    return twin
 
 
 def check_finite_weights(supernet):

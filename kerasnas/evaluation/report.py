@@ -26,6 +26,7 @@ def rank_and_report(
     score="accuracy",
     scored_on=None,
     classes="exact",
+    dtype_policy=None,
 ):
     """Scores `archs` on `supernet`, compares with `benchmark`, writes files.
 
@@ -61,6 +62,8 @@ def rank_and_report(
             kept in the report.
         classes: equivalence classes scored once each (see
             `rank_architectures`); recorded in the report.
+        dtype_policy: the dtype policy of the scoring (None: the
+            supernet's), see `rank_architectures`; recorded in the report.
 
     Returns:
         The report dict (as in `report.json`).
@@ -78,6 +81,7 @@ def rank_and_report(
         verbose=verbose,
         score=score,
         classes=classes,
+        dtype_policy=dtype_policy,
     ) * (100.0 if score == "accuracy" else 1.0)
     baselines = {name: benchmark.table(strings, name) for name in ("params", "flops")}
     report = metrics.ranking_report(predicted, true, baselines=baselines)
@@ -86,6 +90,7 @@ def rank_and_report(
     report["bn_calibration_steps"] = int(bn_calibration_steps or 0)
     report["score"] = score
     report["classes"] = classes
+    report["score_dtype_policy"] = dtype_policy
     if scored_on is not None:
         report["scored_on"] = dict(scored_on)
     with open(output / "ranking.csv", "w", newline="") as f:

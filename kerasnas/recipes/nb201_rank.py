@@ -80,6 +80,9 @@ _RANK = dict(
     # training images (`fit_training_images/`, `result["fit_report"]`).
     fit_limit=None,
     eval_batch_size=256,
+    # Score in this dtype policy (None: the supernet's own); e.g.
+    # "mixed_bfloat16" on CPUs with AVX512-BF16 (tools/bench_rank.py).
+    score_dtype_policy=None,
     bn_calibration_steps=0,
     monitor_every=25,
     monitor_archs=200,
@@ -272,6 +275,7 @@ def run(config, output, resume=False, overwrite=False, verbose=2):
         verbose=1 if verbose == 1 else 0,
         score=config["score"],
         scored_on=scoring,
+        dtype_policy=config.get("score_dtype_policy"),
     )
     # Every process's scoring, a resumed ranking included (else this one's).
     rank_seconds = ranking_seconds(output / "scores.csv") or (time.perf_counter() - start)
@@ -289,6 +293,7 @@ def run(config, output, resume=False, overwrite=False, verbose=2):
             bn_calibration_steps=config["bn_calibration_steps"],
             title=f"{config['method'].upper()} supernet, seed {config['seed']}, {fit_scoring['label']}",
             verbose=1 if verbose == 1 else 0, score=config["score"], scored_on=fit_scoring,
+            dtype_policy=config.get("score_dtype_policy"),
         )
     curve = monitoring_curve(history)
     monitored_params = ranking_report(
@@ -521,6 +526,8 @@ def build_parser(prog="nb201_rank"):
     arg("--fit-limit", type=nb201_spos._positive_int,
         help="also rank on the first N training images (fit, beside the held-out ranking)")
     arg("--eval-batch-size", type=nb201_spos._positive_int)
+    arg("--score-dtype-policy", choices=("float32", "mixed_bfloat16"),
+        help="score architectures in this dtype policy (default: the supernet's)")
     arg("--eval-limit", type=nb201_spos._positive_int, help="score on the first N images of the split")
     arg("--bn-calibration-steps", type=int, help="BN recalibration batches per architecture")
     arg("--monitor-every", type=nb201_spos._positive_int, help="monitor the ranking every N epochs")

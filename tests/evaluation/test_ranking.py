@@ -179,3 +179,26 @@ def test_equivalence_classes_score_once_and_equal_every_member(trained, tmp_path
     assert scored == pair[:1] and iso[0] == iso[1]
     with pytest.raises(ValueError, match="rule.*'exact', 'isomorphic'.*Received: rule='graph'"):
         kerasnas.evaluation.rank_architectures(supernet, pair, data, classes="graph", verbose=0)
+
+
+def test_bfloat16_scoring_matches_float32_and_leaves_the_supernet_alone(trained):
+    supernet, data, archs = trained
+    before = [v.numpy().copy() for v in supernet.variables]
+    kwargs = dict(bn_calibration_data=data, bn_calibration_steps=2, verbose=0, score="loss")
+    float32 = kerasnas.evaluation.rank_architectures(supernet, archs, data, **kwargs)
+    bfloat16 = kerasnas.evaluation.rank_architectures(supernet, archs, data, dtype_policy="mixed_bfloat16", **kwargs)
+    # bfloat16 has 8 bits of mantissa: losses agree to about 1 %, not bitwise.
+    np.testing.assert_allclose(bfloat16, float32, rtol=3e-2)
+    assert not np.array_equal(bfloat16, float32)  # it really computed in bfloat16
+    for a, b in zip(before, supernet.variables):
+        np.testing.assert_array_equal(a, b.numpy())
+    with ranking.ArchitectureScorer(supernet, data, data, 2, dtype_policy="mixed_bfloat16") as scorer:
+        twin = scorer.model
+        assert twin is not supernet and twin.network_dtype_policy == "mixed_bfloat16"
+        assert all(v.dtype == "float32" for v in twin.network_variables)
+        assert all(v.dtype == "float32" for v in twin._bn_statistics())
+        scorer.score(supernet.space.from_string(archs[0]))
+    # The supernet's own policy needs no twin.
+    assert ranking.ArchitectureScorer(supernet, data, dtype_policy="float32").twin is None
+    with pytest.raises(ValueError, match="dtype_policy"):
+        ranking.ArchitectureScorer(supernet, data, dtype_policy="int3")
