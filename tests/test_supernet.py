@@ -322,7 +322,7 @@ def test_a_custom_path_sampler_plugs_in_and_saves_its_state(tmp_path):
 def test_every_candidate_has_its_own_branch():
     # One switch branch per candidate, parameter-free ones included: a
     # shared branch for none/skip/pooling computed them all on every step
-    # (uniform training 1.24x and scoring 1.9x slower). Each option computes
+    # (uniform training 1.24x, the scoring forward 1.9x slower). Each option computes
     # its own output, and only the selected branch's ops run.
     from kerasnas.ops import get as get_op
 

@@ -126,8 +126,7 @@ def main(argv=None):
             optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         )
-        source_train = str(SUBSET) if SUBSET.is_file() else "digits"
-        train = nas_data.load(source_train, "train", batch_size=64, augment=True, seed=1).repeat()
+        train = nas_data.load(source, "train", batch_size=64, augment=True, seed=1).repeat()
         supernet.fit(train, steps_per_epoch=args.fit_steps, epochs=1, verbose=0)
     other = args.dtype_policy if args.dtype_policy != "float32" else None
     rng = np.random.default_rng(0)

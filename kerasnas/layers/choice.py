@@ -97,8 +97,8 @@ class Choice(keras.layers.Layer):
         # those into one branch that computes them all and selects with
         # `where` (3 branches per NAS-Bench-201 choice instead of 5) saved
         # about 1 s of a 40 s first step but made every step pay for the
-        # group's pooling and selects: uniform-path training 1.24x and
-        # scoring 1.9x slower (tools/bench_supernet.py, bench_rank.py).
+        # group's pooling and selects: uniform-path training 1.24x and the
+        # scoring forward pass 1.9x slower (tools/bench_supernet.py, bench_rank.py).
         return ops.switch(
             index,
             [functools.partial(self._run, k, training) for k in range(len(self.candidates))],
