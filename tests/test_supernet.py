@@ -349,3 +349,41 @@ def test_every_candidate_has_its_own_branch():
     assert not any("AvgPool" in o or "Conv2D" in o for o in branch_ops[1])
     assert any("AvgPool" in o for o in branch_ops[4])
     assert not any("Conv2D" in o for o in branch_ops[4])
+
+
+def test_grappler_off_trains_like_on_and_leaves_the_process_setting_alone():
+    space = tiny_space()
+    _, _, data = tiny_data()
+    runs = {}
+    for grappler in ("on", "off"):
+        keras.utils.set_random_seed(0)  # same initial weights
+        supernet = compile_sgd(space.build_supernet(seed=3, grappler=grappler))
+        recorder = PathRecorder()
+        supernet.fit(data, epochs=2, verbose=0, callbacks=[recorder])
+        loss = supernet.evaluate_arch(space.sample(1), data, bn_calibration_data=data, bn_calibration_steps=2)["loss"]
+        runs[grappler] = recorder.paths, [v.numpy() for v in supernet.trainable_variables], loss
+        assert isinstance(supernet.train_function, kerasnas.supernet.graph.ScopedFunction)
+        assert supernet.train_function._enabled == (grappler == "on")
+        # The process' own setting is back to TensorFlow's default after each call.
+        assert not tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False)
+    assert runs["on"][0] == runs["off"][0]
+    for a, b in zip(runs["on"][1], runs["off"][1]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)  # rounding only (3e-5 seen)
+    np.testing.assert_allclose(runs["on"][2], runs["off"][2], rtol=1e-4)
+    assert kerasnas.Supernet.from_config(supernet.get_config()).grappler == "off"
+    # "auto": off on a CPU where one path runs, on for mixed choices (every candidate runs).
+    gpu = bool(tf.config.list_logical_devices("GPU"))
+    assert space.build_supernet()._scoped(lambda: None)._enabled == gpu
+    darts = space.build_supernet(supernet_class=kerasnas.darts.DartsSupernet)
+    assert darts._scoped(lambda: None)._enabled
+    with pytest.raises(ValueError, match="argument `grappler`"):
+        space.build_supernet(grappler="fast")
+
+
+def test_grappler_scope_sets_the_option_only_during_the_call():
+    seen = []
+    record = lambda: seen.append(tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False))
+    kerasnas.supernet.graph.ScopedFunction(record, enabled=False)()
+    kerasnas.supernet.graph.ScopedFunction(record, enabled=True)()
+    record()
+    assert seen == [True, False, False]

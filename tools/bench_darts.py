@@ -49,6 +49,8 @@ def parse_args(argv=None):
     parser.add_argument("--valid-batches", type=int, default=4, help="PT's evaluation batches")
     parser.add_argument("--quick", action="store_true", help="C=8, N=1, 5 steps, 2 rounds")
     parser.add_argument("--no-torch", action="store_true")
+    parser.add_argument("--grappler", choices=("auto", "on", "off"), default="auto",
+                        help="the kerasnas supernet's `grappler` option (auto: off without a GPU)")
     parser.add_argument("--json", metavar="OUT")
     parser.add_argument("--run", choices=("keras",), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -84,7 +86,7 @@ def run_keras(args):
     )
     supernet = space.build_supernet(
         supernet_class=kerasnas.darts.DartsSupernet, seed=0, bn="search",
-        weight_decay=3e-4, clip_norm=5.0,
+        weight_decay=3e-4, clip_norm=5.0, grappler=args.grappler,
     )
     supernet.compile(
         optimizer=keras.optimizers.SGD(0.025, momentum=0.9),
@@ -137,7 +139,7 @@ def measure(framework, args):
         command = [sys.executable, os.path.join(HERE, "_torch_darts_reference.py")] + common
     else:
         command = [sys.executable, os.path.abspath(__file__), "--run", "keras",
-                   "--valid-batches", str(args.valid_batches)] + common
+                   "--valid-batches", str(args.valid_batches), "--grappler", args.grappler] + common
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", OMP_NUM_THREADS=str(args.threads))
     out = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     lines = [l for l in out.stdout.splitlines() if l.startswith("{")]

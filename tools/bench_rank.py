@@ -48,6 +48,8 @@ def parse_args(argv=None):
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--fast-per-round", type=int, default=12)
     parser.add_argument("--naive-per-round", type=int, default=2)
+    parser.add_argument("--grappler", choices=("auto", "on", "off"), default="auto",
+                        help="the supernet's `grappler` option (auto: off without a GPU)")
     parser.add_argument("--dtype-policy", choices=("float32", "mixed_bfloat16"), default="float32",
                         help="also time the fast path scoring in this policy (a bfloat16 twin of "
                         "the float32 supernet), interleaved, with the Kendall tau of its scores "
@@ -118,7 +120,7 @@ def main(argv=None):
         num_classes=10, channels=args.channels, cells_per_stage=args.cells, input_shape=tuple(shape)
     )
     keras.utils.set_random_seed(0)
-    supernet = space.build_supernet(seed=0, bn="standard")
+    supernet = space.build_supernet(seed=0, bn="standard", grappler=args.grappler)
     if args.fit_steps:
         from kerasnas import data as nas_data
 
@@ -193,6 +195,7 @@ def main(argv=None):
     images = args.images + args.calibration_steps * args.calibration_batch_size
     results = {
         "source": source,
+        "grappler": args.grappler,
         "channels": args.channels,
         "cells": args.cells,
         "images": args.images,

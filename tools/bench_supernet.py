@@ -99,6 +99,9 @@ def parse_args(argv=None):
     parser.add_argument("--torch-dtype", choices=("float32", "bfloat16"), default="float32",
                         help="PyTorch reference: float32, or bfloat16 autocast on CPU "
                         "(forward and loss; weights and optimizer float32)")
+    parser.add_argument("--grappler", choices=("auto", "on", "off"), default="auto",
+                        help="the supernet's `grappler` option (TensorFlow's graph optimizer; "
+                        "auto: off without a GPU)")
     parser.add_argument("--first-step", choices=("both", "subprocess", "inprocess"), default="both",
                         help="where to measure the time to the first step")
     parser.add_argument("--first-step-repeats", type=int, default=1,
@@ -162,7 +165,7 @@ def build_supernet(space, args):
 
     supernet = space.build_supernet(
         seed=args.seed, weight_decay=WEIGHT_DECAY, clip_norm=CLIP_NORM, bn="batch",
-        dtype_policy=args.dtype_policy,
+        dtype_policy=args.dtype_policy, grappler=args.grappler,
     )
     supernet.compile(
         optimizer=keras.optimizers.SGD(LEARNING_RATE, momentum=MOMENTUM), loss=_loss()
@@ -319,7 +322,7 @@ def first_step_subprocess(kind, args):
         "--channels", str(args.channels), "--cells", str(args.cells),
         "--batch-size", str(args.batch_size), "--num-classes", str(args.num_classes),
         "--arch", args.arch, "--seed", str(args.seed),
-        "--dtype-policy", args.dtype_policy,
+        "--dtype-policy", args.dtype_policy, "--grappler", args.grappler,
     ]
     if args.plain_child_optimizer:
         command.append("--plain-child-optimizer")

@@ -166,14 +166,13 @@ class PerturbationSelector:
         supernet = self.supernet
         loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")
 
-        @tf.function
         def evaluate(x, y):
             logits = supernet.network([x, supernet.mixing_weights()], training=True)
             y = tf.cast(tf.reshape(y, (-1,)), "int64")
             correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, -1), y), "float32"))
             return correct, loss_fn(y, logits), tf.cast(tf.shape(y)[0], "float32")
 
-        return evaluate
+        return supernet.graph_function(evaluate)
 
     def evaluate(self):
         """`(accuracy, mean loss)` of the current weights and masks on the

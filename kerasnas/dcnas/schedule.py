@@ -264,7 +264,6 @@ class DCNASSchedule(keras.callbacks.Callback):
         if function is not None and function.supernet is supernet:
             return function
 
-        @tf.function
         def run(x, y, arch):
             with moving_stats_gate(tf.constant(0.0)):
                 y_pred = supernet.network([x, arch], training=True)
@@ -272,6 +271,7 @@ class DCNASSchedule(keras.callbacks.Callback):
                 return supernet.pooled_features()
             return supernet._compute_loss(x=x, y=y, y_pred=y_pred, training=False)
 
+        run = supernet.graph_function(run)
         run.supernet = supernet
         setattr(self, attribute, run)
         return run

@@ -326,12 +326,11 @@ class ArchitectureScorer:
                 count = ops.cast(ops.shape(labels)[0], "float32")
                 return ops.stack([ops.sum(hit), ops.sum(loss), count])
 
-            @tf.function(reduce_retracing=True)
             def function(x, y):
                 values = strategy.run(step, args=(x, y))
                 return strategy.reduce(tf.distribute.ReduceOp.SUM, values, axis=None)
 
-            self._eval_function = function
+            self._eval_function = self.model.graph_function(function, reduce_retracing=True)
         return self._eval_function
 
 

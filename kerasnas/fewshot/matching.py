@@ -145,13 +145,12 @@ class GradientMatcher:
             gradients = supernet._replica_sum(tape.gradient(loss, variables), variables)
             return tf.concat([tf.reshape(tf.cast(g, "float32"), [-1]) for g in gradients], 0)
 
-        @tf.function
         def function(x, y, arch):
             self.trace_count += 1  # Python runs once per trace
             result = strategy.run(step, args=(x, y, arch))
             return strategy.experimental_local_results(result)[0]
 
-        return function
+        return supernet.graph_function(function)
 
     def gradients(self, label, data, key=0):
         """Flat gradients for every allowed option of `label`, per repeat.

@@ -10,6 +10,7 @@ from kerasnas.api_export import kerasnas_export
 from kerasnas.callbacks.non_finite import StopOnNonFiniteLoss
 from kerasnas.layers import BatchNorm
 from kerasnas.layers import Choice
+from kerasnas.layers import MixedChoice
 from kerasnas.layers import calibration_scope
 from kerasnas.ops.policy import dtype_policy_scope
 from kerasnas.ops.policy import policy_name
@@ -17,6 +18,9 @@ from kerasnas.sampling import PathSampler
 from kerasnas.sampling import UniformPathSampler
 from kerasnas.spaces import SearchSpace
 from kerasnas.spaces.search_space import register_default_supernet
+from kerasnas.supernet.graph import ScopedFunction
+from kerasnas.supernet.graph import grappler_enabled
+from kerasnas.supernet.graph import validate_grappler
 
 
 @register_default_supernet
@@ -55,6 +59,13 @@ class Supernet(keras.Model):
             Logits, losses, BN statistics and moments, α and every variable
             stay float32 (see `kerasnas.ops.policy`); children extracted
             inherit it unless `extract(..., dtype_policy=...)` says otherwise.
+        grappler: TensorFlow's graph optimizer for the supernet's own
+            functions (training, evaluation, prediction, BN calibration,
+            scoring): "on", "off", or "auto" (default: off on a CPU unless
+            the choices are mixed, i.e. every candidate runs; on with a
+            GPU). On CPU, off cuts a single-path supernet's first step by
+            about 30 % and its step time by about 10 %; a mixed (DARTS)
+            supernet is faster with it on (`kerasnas.supernet.graph`).
 
     Example:
 
@@ -81,6 +92,7 @@ class Supernet(keras.Model):
         weight_decay=0.0,
         clip_norm=None,
         dtype_policy=None,
+        grappler="auto",
         **kwargs,
     ):
         if isinstance(space, dict):
@@ -109,8 +121,10 @@ class Supernet(keras.Model):
                 "Invalid value for argument `clip_norm`. Expected None or a "
                 f"float > 0. Received: clip_norm={clip_norm}"
             )
+        grappler = validate_grappler(grappler)
         super().__init__(**kwargs)
         self.space = space
+        self.grappler = grappler
         self.network_options = dict(network_options or {})
         self.network_dtype_policy = policy_name(dtype_policy)
         with dtype_policy_scope(self.network_dtype_policy):
@@ -652,6 +666,40 @@ class Supernet(keras.Model):
             with strategy.scope():
                 self._average_bn_statistics_across_replicas()
 
+    # === Compiled functions ===
+    def graph_function(self, python_function, **kwargs):
+        """`tf.function(python_function, **kwargs)` run with this supernet's
+        `grappler` setting. Methods and callbacks that compile their own
+        functions over the supernet use this."""
+        return self._scoped(tf.function(python_function, **kwargs))
+
+    def _scoped(self, function):
+        if function is None or isinstance(function, ScopedFunction):
+            return function
+        mixed = any(isinstance(layer, MixedChoice) for layer in self.choice_layers())
+        return ScopedFunction(function, grappler_enabled(self.grappler, runs_every_candidate=mixed))
+
+    def make_train_function(self, force=False):
+        if self.train_function is not None and not force:
+            return self.train_function
+        super().make_train_function(force=force)
+        self.train_function = self._scoped(self.train_function)
+        return self.train_function
+
+    def make_test_function(self, force=False):
+        if self.test_function is not None and not force:
+            return self.test_function
+        super().make_test_function(force=force)
+        self.test_function = self._scoped(self.test_function)
+        return self.test_function
+
+    def make_predict_function(self, force=False):
+        if self.predict_function is not None and not force:
+            return self.predict_function
+        super().make_predict_function(force=force)
+        self.predict_function = self._scoped(self.predict_function)
+        return self.predict_function
+
     def _make_calibration_function(self):
         if self._calibration_function is None:
             strategy = self.distribute_strategy
@@ -662,11 +710,10 @@ class Supernet(keras.Model):
                     self(x, training=True)
                 return weight
 
-            @tf.function
             def function(batch, weight):
                 return strategy.run(step, args=(batch, weight))
 
-            self._calibration_function = function
+            self._calibration_function = self.graph_function(function)
         return self._calibration_function
 
     def _bn_statistics(self):
@@ -784,6 +831,7 @@ class Supernet(keras.Model):
             "weight_decay": self.weight_decay,
             "clip_norm": self.clip_norm,
             "dtype_policy": self.network_dtype_policy,
+            "grappler": self.grappler,
         }
 
     @classmethod
