@@ -373,8 +373,9 @@ def test_grappler_off_trains_like_on_and_leaves_the_process_setting_alone():
     assert kerasnas.Supernet.from_config(supernet.get_config()).grappler == "off"
     # "auto": off on a CPU where one path runs, on for mixed choices (every candidate runs).
     gpu = bool(tf.config.list_logical_devices("GPU"))
-    assert space.build_supernet()._scoped(lambda: None)._enabled == gpu
-    darts = space.build_supernet(supernet_class=kerasnas.darts.DartsSupernet)
+    assert space.build_supernet(grappler="auto")._scoped(lambda: None)._enabled == gpu
+    assert space.build_supernet()._scoped(lambda: None)._enabled  # default: TensorFlow's
+    darts = space.build_supernet(supernet_class=kerasnas.darts.DartsSupernet, grappler="auto")
     assert darts._scoped(lambda: None)._enabled
     with pytest.raises(ValueError, match="argument `grappler`"):
         space.build_supernet(grappler="fast")

@@ -12,9 +12,13 @@ against 46.9-47.5 s with it, and the step time 462-471 ms against 511-526 ms.
 A DARTS supernet is the opposite
 case: its mixed choices run every candidate each step, Grappler's passes pay
 for themselves (`tools/bench_darts.py --grappler`: without it the first step
-took 151 s against 140 s and a step 3.04 s against 2.61 s). Hence the
-supernet's default `grappler="auto"`: off on a CPU for supernets that run
-one path, TensorFlow's default for mixed choices and wherever a GPU is
+took 151 s against 140 s and a step 3.04 s against 2.61 s). And the
+unoptimized graph costs memory: the C=16, N=5 supernet's process peaked at
+3.6 GB without Grappler against 2.55 GB with it (1.41x), and the test suite's
+workers, which build hundreds of small supernets, ran out of a 24 GB
+machine's memory. So the supernet's default is TensorFlow's (`"on"`);
+`"off"` trades memory for the first step, and `"auto"` is off on a CPU for
+supernets that run one path, on for mixed choices and wherever a GPU is
 visible (its layout pass and fusions are tuned for GPUs; not measured
 there).
 
