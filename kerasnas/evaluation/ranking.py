@@ -330,7 +330,7 @@ class ArchitectureScorer:
                 values = strategy.run(step, args=(x, y))
                 return strategy.reduce(tf.distribute.ReduceOp.SUM, values, axis=None)
 
-            self._eval_function = self.model.graph_function(function, reduce_retracing=True)
+            self._eval_function = supernet.graph_function(function, reduce_retracing=True)
         return self._eval_function
 
 
