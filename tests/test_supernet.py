@@ -351,11 +351,21 @@ def test_every_candidate_has_its_own_branch():
     assert not any("Conv2D" in o for o in branch_ops[4])
 
 
-def test_grappler_off_trains_like_on_and_leaves_the_process_setting_alone():
+def _grappler_state():
+    """What a function called now would be optimized with: Grappler's
+    options and the memory optimizer's setting."""
+    from tensorflow.python.eager import context
+
+    rewrite = context.context().config.graph_options.rewrite_options
+    return (tf.config.optimizer.get_experimental_options(), rewrite.memory_optimization)
+
+
+def test_grappler_lean_and_off_train_like_on_and_leave_the_process_setting_alone():
     space = tiny_space()
     _, _, data = tiny_data()
+    default = _grappler_state()
     runs = {}
-    for grappler in ("on", "off"):
+    for grappler in ("on", "lean", "off"):
         keras.utils.set_random_seed(0)  # same initial weights
         supernet = compile_sgd(space.build_supernet(seed=3, grappler=grappler))
         recorder = PathRecorder()
@@ -363,28 +373,49 @@ def test_grappler_off_trains_like_on_and_leaves_the_process_setting_alone():
         loss = supernet.evaluate_arch(space.sample(1), data, bn_calibration_data=data, bn_calibration_steps=2)["loss"]
         runs[grappler] = recorder.paths, [v.numpy() for v in supernet.trainable_variables], loss
         assert isinstance(supernet.train_function, kerasnas.supernet.graph.ScopedFunction)
-        assert supernet.train_function._enabled == (grappler == "on")
-        # The process' own setting is back to TensorFlow's default after each call.
-        assert not tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False)
-    assert runs["on"][0] == runs["off"][0]
-    for a, b in zip(runs["on"][1], runs["off"][1]):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)  # rounding only (3e-5 seen)
-    np.testing.assert_allclose(runs["on"][2], runs["off"][2], rtol=1e-4)
+        assert supernet.train_function._mode == grappler
+        # The process' own setting is back to exactly TensorFlow's default after each call.
+        assert _grappler_state() == default
+    for other in ("lean", "off"):
+        assert runs["on"][0] == runs[other][0]
+        for a, b in zip(runs["on"][1], runs[other][1]):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)  # rounding only (3e-5 seen)
+        np.testing.assert_allclose(runs["on"][2], runs[other][2], rtol=1e-4)
     assert kerasnas.Supernet.from_config(supernet.get_config()).grappler == "off"
-    # "auto": off on a CPU where one path runs, on for mixed choices (every candidate runs).
+    # "auto": lean on a CPU where one path runs, on for mixed choices (every candidate runs).
     gpu = bool(tf.config.list_logical_devices("GPU"))
-    assert space.build_supernet(grappler="auto")._scoped(lambda: None)._enabled == gpu
-    assert space.build_supernet()._scoped(lambda: None)._enabled  # default: TensorFlow's
+    assert space.build_supernet(grappler="auto")._scoped(lambda: None)._mode == ("on" if gpu else "lean")
+    assert space.build_supernet().grappler == "auto"  # the default
     darts = space.build_supernet(supernet_class=kerasnas.darts.DartsSupernet, grappler="auto")
-    assert darts._scoped(lambda: None)._enabled
+    assert darts._scoped(lambda: None)._mode == "on"
     with pytest.raises(ValueError, match="argument `grappler`"):
         space.build_supernet(grappler="fast")
 
 
-def test_grappler_scope_sets_the_option_only_during_the_call():
+def test_grappler_scope_sets_the_options_only_during_the_call():
+    from tensorflow.core.protobuf import rewriter_config_pb2 as rc
+
+    default = _grappler_state()
     seen = []
-    record = lambda: seen.append(tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False))
-    kerasnas.supernet.graph.ScopedFunction(record, enabled=False)()
-    kerasnas.supernet.graph.ScopedFunction(record, enabled=True)()
+    record = lambda: seen.append(_grappler_state())
+    for mode in ("off", "lean", "on"):
+        kerasnas.supernet.graph.ScopedFunction(record, mode)()
     record()
-    assert seen == [True, False, False]
+    off, lean, on, after = seen
+    assert off[0] == {**default[0], "disable_meta_optimizer": True} and off[1] == default[1]
+    assert lean[0] == {**default[0], "layout_optimizer": False, "constant_folding": False, "remapping": False}
+    assert lean[1] == rc.RewriterConfig.NO_MEM_OPT != default[1]
+    assert on == after == default
+    # "on" undoes a process-wide "off" for its own call only.
+    state = kerasnas.supernet.graph._state()
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+    try:
+        kerasnas.supernet.graph.ScopedFunction(record, "on")()
+        record()
+    finally:
+        kerasnas.supernet.graph._restore(state)
+    assert seen[-2] == default
+    assert seen[-1][0] == {**default[0], "disable_meta_optimizer": True}
+    with pytest.raises(ValueError, match="argument `mode`"):
+        with kerasnas.supernet.graph.grappler_scope("fast"):
+            pass

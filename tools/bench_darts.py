@@ -49,8 +49,8 @@ def parse_args(argv=None):
     parser.add_argument("--valid-batches", type=int, default=4, help="PT's evaluation batches")
     parser.add_argument("--quick", action="store_true", help="C=8, N=1, 5 steps, 2 rounds")
     parser.add_argument("--no-torch", action="store_true")
-    parser.add_argument("--grappler", choices=("auto", "on", "off"), default="on",
-                        help="the kerasnas supernet's `grappler` option (auto: off on a CPU for single-path supernets)")
+    parser.add_argument("--grappler", choices=("auto", "on", "lean", "off"), default="auto",
+                        help="the kerasnas supernet's `grappler` option (auto: lean on a CPU for single-path supernets)")
     parser.add_argument("--json", metavar="OUT")
     parser.add_argument("--run", choices=("keras",), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -48,8 +48,8 @@ def parse_args(argv=None):
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--fast-per-round", type=int, default=12)
     parser.add_argument("--naive-per-round", type=int, default=2)
-    parser.add_argument("--grappler", choices=("auto", "on", "off"), default="on",
-                        help="the supernet's `grappler` option (auto: off on a CPU for single-path supernets)")
+    parser.add_argument("--grappler", choices=("auto", "on", "lean", "off"), default="auto",
+                        help="the supernet's `grappler` option (auto: lean on a CPU for single-path supernets)")
     parser.add_argument("--dtype-policy", choices=("float32", "mixed_bfloat16"), default="float32",
                         help="also time the fast path scoring in this policy (a bfloat16 twin of "
                         "the float32 supernet), interleaved, with the Kendall tau of its scores "

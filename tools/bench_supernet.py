@@ -99,9 +99,9 @@ def parse_args(argv=None):
     parser.add_argument("--torch-dtype", choices=("float32", "bfloat16"), default="float32",
                         help="PyTorch reference: float32, or bfloat16 autocast on CPU "
                         "(forward and loss; weights and optimizer float32)")
-    parser.add_argument("--grappler", choices=("auto", "on", "off"), default="on",
+    parser.add_argument("--grappler", choices=("auto", "on", "lean", "off"), default="auto",
                         help="the supernet's `grappler` option (TensorFlow's graph optimizer; "
-                        "auto: off on a CPU for single-path supernets)")
+                        "auto: lean on a CPU for single-path supernets)")
     parser.add_argument("--first-step", choices=("both", "subprocess", "inprocess"), default="both",
                         help="where to measure the time to the first step")
     parser.add_argument("--first-step-repeats", type=int, default=1,

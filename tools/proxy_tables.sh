@@ -13,7 +13,9 @@
 # comparison's) -> the comparison's single-path methods (#18).
 # Lane 2: inter-choice (#16) -> bfloat16 SPOS (#15; float32 = the
 # comparison's spos runs) -> the comparison's DARTS family and inter-choice
-# methods (#18). The two comparison processes share runs/compare but no run.
+# methods (#18), then lane 1's single-path runs from the other end (seeds and
+# methods reversed). The comparison processes share runs/compare; each run is
+# claimed with a lock file (nb201_compare.claim), so no run is trained twice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TF_CPP_MIN_LOG_LEVEL=2
@@ -35,6 +37,8 @@ lane2() {
   $P recipes/nb201_rank.py --preset cifar10-subset --seeds $SEEDS --dtype-policy mixed_bfloat16 --output runs/bf16 --resume --verbose 0
   $P recipes/nb201_compare.py --preset cifar10-subset --seeds $SEEDS \
     --methods darts darts-pt pt-mag interchoice-bias interchoice-split --output runs/compare --resume --verbose 0
+  $P recipes/nb201_compare.py --preset cifar10-subset --seeds 2 1 0 --methods gmnas pada da pa dcnas spos \
+    --output runs/compare --resume --reuse runs/dcnas_proxy --verbose 0
 }
 
 case "${1:-}" in

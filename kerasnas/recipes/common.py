@@ -139,8 +139,8 @@ def archive_runs(source, destination):
     saves are dropped. An unfinished run keeps, per checkpoint directory,
     only its latest checkpoint (what `--resume` continues from) and its
     `.keras` saves (a few-shot tree rebuilds from one). TensorBoard logs,
-    `*.log` files and plots (`*.png`: the reports draw them again) are never
-    copied. Stale files of the destination's copy of each run (older
+    `*.log` files, plots (`*.png`: the reports draw them again) and
+    comparison locks (`*.lock`) are never copied. Stale files of the destination's copy of each run (older
     checkpoints) are removed.
 
     Returns:
@@ -166,7 +166,7 @@ def archive_runs(source, destination):
     keep, latest = set(), {}
     for path in sorted(source.rglob("*")):
         relative = path.relative_to(source)
-        if path.is_dir() or "tensorboard" in relative.parts or path.suffix in (".log", ".png"):
+        if path.is_dir() or "tensorboard" in relative.parts or path.suffix in (".log", ".png", ".lock"):
             continue
         if checkpoint.match(path.name):
             listed = latest.setdefault(path.parent, list_checkpoints(path.parent))

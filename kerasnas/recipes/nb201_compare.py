@@ -59,9 +59,12 @@ python recipes/nb201_compare.py --preset smoke --methods spos pada darts-pt
 """
 
 import argparse
+import contextlib
 import csv
 import json
+import os
 import shutil
+import socket
 import time
 from pathlib import Path
 
@@ -456,17 +459,79 @@ def rank_darts(directory, rank_config, verbose=0):
 
 def run(config, methods, seeds, output, resume=False, overwrite=False, verbose=2, reuse=()):
     """Runs every method for every seed (seed by seed), then writes the
-    report; returns the table dict."""
+    report; returns the table dict.
+
+    Several processes may run one comparison (e.g. one per core, with the
+    seeds in opposite orders): each run is claimed with a lock file
+    (`<run directory>.lock`) and a run another live process holds is
+    skipped. The process that finds every run complete writes the report;
+    the others return None."""
     output = Path(output)
     todo = units(config, methods, seeds)  # every config checked before anything trains
     rows = plan(config, methods, seeds, output, reuse)
     if config["budget_steps"] is None:  # the reference schedules' GPU-hours, before they start
         print(format_plan(rows, config))
     write_json(output / "plan.json", rows)
+    elsewhere = []
     for i, unit in enumerate(todo):
+        directory = _directory(output, unit)
         print(f"[{i + 1}/{len(todo)}] {unit['name']}, seed {unit['seed']}")
-        run_unit(unit, _directory(output, unit), config["rank"], resume, overwrite, verbose, reuse)
+        with claim(directory) as holder:
+            if holder is not None:
+                print(f"Running in another process ({holder}): skipped here.")
+                elsewhere.append(unit)
+                continue
+            run_unit(unit, directory, config["rank"], resume, overwrite, verbose, reuse)
+    missing = [u for u in elsewhere if _complete(u, _directory(output, u)) is None]
+    if missing:
+        print(f"{len(missing)} run(s) still running in other processes: the report is written "
+              "by the process that finishes last (or rerun with --resume).")
+        return None
     return report(config, methods, seeds, output)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def claim(directory):
+    """Claims the run in `directory` for this process while the block runs.
+
+    Yields None when claimed (the lock file `<directory>.lock` is removed on
+    exit), or a description of the live process holding it. A lock left by
+    a process of this host that no longer runs is taken over.
+    """
+    lock = Path(f"{directory}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    me = {"pid": os.getpid(), "host": socket.gethostname()}
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                holder = json.loads(lock.read_text())
+            except (OSError, ValueError):
+                holder = {}
+            if holder.get("host") == me["host"] and not _alive(int(holder.get("pid", -1))):
+                lock.unlink(missing_ok=True)  # its process died: take it over
+                continue
+            yield f"pid {holder.get('pid')} on {holder.get('host')}"
+            return
+        with os.fdopen(fd, "w") as f:
+            json.dump(me, f)
+        try:
+            yield None
+        finally:
+            lock.unlink(missing_ok=True)
+        return
+    yield "a process that keeps recreating the lock"
 
 
 # === The report ===

@@ -1,44 +1,58 @@
-"""Grappler (TensorFlow's graph optimizer) on or off for a supernet's functions.
+"""Grappler (TensorFlow's graph optimizer) settings for a supernet's functions.
 
 A supernet's training graph holds every candidate of every choice: after
 TensorFlow lowers its `Case` ops, the NAS-Bench-201 supernet at C=16, N=5 is
 a flat graph of ~44,000 nodes, and Grappler's passes over it take about 16 s
 of its ~40 s first step on a 2-core CPU (memory optimizer 3.7 s, constant
 folding 2.1 s, remapper 1.9 s, layout 1.0 s, ...). Only the sampled path
-runs each step, so what those passes win per step is small. Measured with
-`tools/bench_supernet.py`'s first step and `--grappler on|off`, alternating,
-2 fresh processes each: without Grappler the first step took 33.5-34.1 s
-against 46.9-47.5 s with it, and the step time 462-471 ms against 511-526 ms.
-A DARTS supernet is the opposite
-case: its mixed choices run every candidate each step, Grappler's passes pay
-for themselves (`tools/bench_darts.py --grappler`: without it the first step
-took 151 s against 140 s and a step 3.04 s against 2.61 s). And the
-unoptimized graph costs memory: the C=16, N=5 supernet's process peaked at
-3.6 GB without Grappler against 2.55 GB with it (1.41x), and the test suite's
-workers, which build hundreds of small supernets, ran out of a 24 GB
-machine's memory. So the supernet's default is TensorFlow's (`"on"`);
-`"off"` trades memory for the first step, and `"auto"` is off on a CPU for
-supernets that run one path, on for mixed choices and wherever a GPU is
-visible (its layout pass and fusions are tuned for GPUs; not measured
-there).
+runs each step, so what those passes win per step is small. Settings:
 
-Grappler is configured per process (`tf.config.optimizer`), and TensorFlow
-instantiates a function once per configuration, so the option is set around
-each call of the supernet's own functions and restored after: other models
-in the process keep TensorFlow's default, and every later call finds the
-graph it instantiated on its first.
+- "on": TensorFlow's full optimizer.
+- "lean": without those four passes. Pruning, arithmetic, dependency and
+  function optimization stay: they halve the graph (to ~23,000 nodes).
+- "off": no Grappler.
+- "auto" (the supernet's default): "lean" on a CPU for a supernet that runs
+  one path per step; "on" for mixed choices and wherever a GPU is visible.
+
+Measured with `tools/bench_env.py` (fresh processes, C=16, N=5, batch 64, 2
+each, interleaved) against "on": "lean" took 0.79x the time to the first
+step (37.3-39.2 s against 47.9-49.4 s), 0.91x the step time and 0.78x the
+peak memory (2.12 GB against 2.73 GB); "off" 0.77x, 0.93x, and 1.30x the
+memory (the unpruned graph), which ran the test suite's workers out of a 24
+GB machine when it was the default. A DARTS supernet is the opposite case:
+its mixed choices run every candidate each step, and Grappler's fusions pay
+(`tools/bench_darts.py --grappler`: without it the first step took 151 s
+against 140 s and a step 3.04 s against 2.61 s). On a GPU the layout pass and
+fusions are tuned for it (not measured there), so "auto" keeps them.
+
+Grappler is configured per process (`tf.config.optimizer`, and the memory
+optimizer in the eager context's base config, which has no public setter),
+and TensorFlow instantiates a function once per configuration, so the
+setting is applied around each call of the supernet's own functions and
+restored exactly after: other models in the process keep their
+configuration, and every later call finds the graph it instantiated on its
+first.
 """
 
 import contextlib
+import warnings
 
 import tensorflow as tf
 
-GRAPPLER_OPTIONS = ("auto", "on", "off")
+GRAPPLER_OPTIONS = ("auto", "on", "lean", "off")
+
+# "lean": Grappler without the passes that cost a single-path supernet's
+# first step most and win it least on a CPU (memory optimizer 3.7 s,
+# constant folding 2.1 s, remapper 1.9 s, layout 1.0 s of ~16 s at C=16,
+# N=5). Pruning, arithmetic, dependency and function optimization stay:
+# they shrink the graph, and without them (`"off"`) the process needs 1.4x
+# the memory.
+_LEAN_PASSES_OFF = {"layout_optimizer": False, "constant_folding": False, "remapping": False}
 
 
 def validate_grappler(grappler):
-    """The `grappler` argument as given ("auto", "on" or "off"; True and
-    False read as "on" and "off")."""
+    """The `grappler` argument as given ("auto", "on", "lean" or "off";
+    True and False read as "on" and "off")."""
     if grappler is True:
         return "on"
     if grappler is False:
@@ -51,42 +65,128 @@ def validate_grappler(grappler):
     return grappler
 
 
-def grappler_enabled(grappler, runs_every_candidate=False):
-    """Whether Grappler runs for `grappler`. "auto": on with a GPU, and on
-    a CPU only for a supernet that runs every candidate each step (mixed
-    choices: DARTS, SNAS)."""
+def grappler_mode(grappler, runs_every_candidate=False):
+    """The Grappler setting ("on", "lean" or "off") that `grappler` means.
+    "auto": "lean" on a CPU for a supernet that runs one path per step, "on"
+    for one that runs every candidate (mixed choices: DARTS, SNAS) and
+    wherever a GPU is visible."""
     grappler = validate_grappler(grappler)
     if grappler == "auto":
-        return bool(runs_every_candidate or tf.config.list_logical_devices("GPU"))
-    return grappler == "on"
+        if runs_every_candidate or tf.config.list_logical_devices("GPU"):
+            return "on"
+        return "lean"
+    return grappler
+
+
+def _context():
+    from tensorflow.python.eager import context
+
+    return context.context()
+
+
+def _state():
+    """The process' Grappler state: the optimizer options set through
+    `tf.config.optimizer` and the base config (memory optimizer); None where
+    this TensorFlow keeps them elsewhere."""
+    ctx = _context()
+    try:
+        state = dict(ctx._optimizer_experimental_options), ctx._config
+        ctx._thread_local_data.function_call_options  # noqa: B018 (checked: reset by _restore)
+    except AttributeError:
+        return None
+    return state
+
+
+def _restore(state):
+    """Puts back a `_state()` exactly (unset options unset again, so that
+    functions instantiated before find the same configuration)."""
+    ctx = _context()
+    ctx._optimizer_experimental_options = dict(state[0])
+    ctx._config = state[1]
+    ctx._thread_local_data.function_call_options = None
+
+
+def _target(mode, state):
+    """The state in which functions of `mode` run: "on" is TensorFlow's
+    full optimizer (undoing any of these settings made process-wide)."""
+    from tensorflow.core.protobuf import config_pb2
+    from tensorflow.core.protobuf import rewriter_config_pb2
+
+    options = {k: v for k, v in state[0].items() if k != "disable_meta_optimizer" and k not in _LEAN_PASSES_OFF}
+    memory = rewriter_config_pb2.RewriterConfig.DEFAULT_MEM_OPT
+    if mode == "off":
+        options["disable_meta_optimizer"] = True
+    elif mode == "lean":
+        options.update(_LEAN_PASSES_OFF)
+        memory = rewriter_config_pb2.RewriterConfig.NO_MEM_OPT
+    config = state[1]
+    current = rewriter_config_pb2.RewriterConfig.DEFAULT_MEM_OPT
+    if config is not None:
+        current = config.graph_options.rewrite_options.memory_optimization
+    if current != memory:
+        config = config_pb2.ConfigProto() if config is None else _copy(config)
+        config.graph_options.rewrite_options.memory_optimization = memory
+    return options, config
+
+
+def _copy(config):
+    from tensorflow.core.protobuf import config_pb2
+
+    copy = config_pb2.ConfigProto()
+    copy.CopyFrom(config)
+    return copy
 
 
 @contextlib.contextmanager
-def grappler_scope(enabled):
-    """Functions first called (instantiated) inside run with Grappler on or
-    off; the process' previous setting is restored on exit. A no-op when
-    that is already the setting."""
-    previous = bool(tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False))
-    if previous == (not enabled):
+def grappler_scope(mode):
+    """Functions first called (instantiated) inside run with Grappler
+    `mode`: "on" (TensorFlow's full optimizer), "lean" or "off" (True and
+    False read as "on" and "off"); the process' setting is restored exactly
+    on exit. A no-op where that is already the setting."""
+    mode = {True: "on", False: "off"}.get(mode, mode)
+    if mode not in ("on", "lean", "off"):
+        raise ValueError(
+            "Invalid value for argument `mode`. Expected 'on', 'lean' or 'off'. " f"Received: mode={mode!r}"
+        )
+    state = _state()
+    if state is None:  # another TensorFlow's internals: run with its own setting
+        _warn_unsupported(mode)
         yield
         return
-    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": not enabled})
+    target = _target(mode, state)
+    if target[0] == state[0] and target[1] is state[1]:
+        yield
+        return
+    _restore(target)
     try:
         yield
     finally:
-        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": previous})
+        _restore(state)
+
+
+_warned = set()
+
+
+def _warn_unsupported(mode):
+    if mode != "on" and mode not in _warned:
+        _warned.add(mode)
+        warnings.warn(
+            f"grappler={mode!r} is not supported by TensorFlow {tf.__version__} (its eager context "
+            "keeps the optimizer options elsewhere): the supernet runs with the process' own setting.",
+            stacklevel=3,
+        )
 
 
 class ScopedFunction:
     """`function` (callable, e.g. a `tf.function`) called inside
-    `grappler_scope(enabled)`; other attributes are the function's."""
+    `grappler_scope(mode)`; other attributes are the function's."""
 
-    def __init__(self, function, enabled):
+    def __init__(self, function, mode):
         self.__dict__["_function"] = function
-        self.__dict__["_enabled"] = bool(enabled)
+        self.__dict__["_mode"] = {True: "on", False: "off"}.get(mode, mode)
 
     def __call__(self, *args, **kwargs):
-        with grappler_scope(self._enabled):
+        with grappler_scope(self._mode):
             return self._function(*args, **kwargs)
 
     def __getattr__(self, name):

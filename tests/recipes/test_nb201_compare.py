@@ -5,7 +5,11 @@ the DARTS-PT recipe's table and selections, on the comparison's DARTS run."""
 
 import csv
 import json
+import os
 import shutil
+import socket
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -120,8 +124,19 @@ def test_resume_of_a_killed_comparison_adds_only_the_missing_runs(smoke, tmp_pat
     assert status["pa"] == "to run" and status["dcnas"] == "partial (epoch 12 of 12)"
     assert {s for r, s in status.items() if r not in ("pa", "dcnas")} == {"complete"}
     assert trained == []  # a dry run trains nothing
+    # Another live process holds pa: this one skips it and leaves the report to that one.
+    lock = output / "pa" / "seed_0.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.write_text(json.dumps({"pid": os.getppid(), "host": socket.gethostname()}))
+    assert nb201_compare.main(ARGS + ["--output", str(output), "--resume"]) is None
+    assert trained == ["dcnas"] and lock.exists() and not (output / "table.json").exists()
+    # Its process died: the lock is taken over, the run resumed, the lock removed.
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lock.write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname()}))
     resumed = nb201_compare.main(ARGS + ["--output", str(output), "--resume"])
-    assert sorted(trained) == ["dcnas", "pa"]
+    assert trained == ["dcnas", "pa"] and not lock.exists()
+    assert not list(output.rglob("*.lock"))
     # The runs it had are untouched, so their rows are the same.
     for method in ("spos", "gmnas", "darts-pt", "interchoice-split"):
         assert json.dumps(resumed["rows"][method]) == json.dumps(table["rows"][method])
