@@ -45,7 +45,7 @@ GRAPPLER_OPTIONS = ("auto", "on", "lean", "off")
 # first step most and win it least on a CPU (memory optimizer 3.7 s,
 # constant folding 2.1 s, remapper 1.9 s, layout 1.0 s of ~16 s at C=16,
 # N=5). Pruning, arithmetic, dependency and function optimization stay:
-# they shrink the graph, and without them (`"off"`) the process needs 1.4x
+# they shrink the graph, and without them (`"off"`) the process needs 1.3-1.4x
 # the memory.
 _LEAN_PASSES_OFF = {"layout_optimizer": False, "constant_folding": False, "remapping": False}
 
