@@ -506,7 +506,8 @@ def claim(directory):
 
     Yields None when claimed (the lock file `<directory>.lock` is removed on
     exit), or a description of the live process holding it. A lock left by
-    a process of this host that no longer runs is taken over.
+    a process of this host that no longer runs is taken over; one of
+    another host is honoured (delete it by hand if that process died).
     """
     lock = Path(f"{directory}.lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
