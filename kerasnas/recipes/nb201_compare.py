@@ -670,6 +670,30 @@ def format_table(table, scored_on=None):
     return "\n".join(lines)
 
 
+def format_markdown(table):
+    """The table as one Markdown table (the README's Results section): per
+    method mean ± std over seeds of every metric against CIFAR-10, Kendall
+    tau against the transfer data sets, the best found architecture's
+    CIFAR-10 test accuracy and the training cost."""
+    def cell(stats, digits=3):
+        return f"{stats['mean']:.{digits}f} ± {stats['std']:.{digits}f}"
+
+    transfer = [d for d in DATASETS if d != "cifar10"]
+    header = (["method"] + [HEADERS[m] for m in METRICS] + [f"KT {d}" for d in transfer]
+              + ["best found (CIFAR-10 test %)", "train steps", "train s"])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, row in table["rows"].items():
+        cells = [name] + [cell(row["cifar10"][m]) for m in METRICS]
+        cells += [cell(row[d]["kendall_tau"]) for d in transfer]
+        if "best" in row:
+            cells += [cell(row["best"]["cifar10"], 2), f"{row['train_steps']['mean']:.0f}",
+                      f"{row['train_seconds']['mean']:.0f}"]
+        else:
+            cells += ["", "", ""]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def report(config, methods, seeds, output):
     """Reads every run's files back, writes `table.json`, `table.txt` and
     the plots; returns the table dict."""
@@ -694,6 +718,7 @@ def report(config, methods, seeds, output):
     write_json(output / "table.json", table)
     text = format_table(table, scoring["label"] if scoring else None)
     (output / "table.txt").write_text(text + "\n")
+    (output / "table.md").write_text(format_markdown(table) + "\n")
 
     curves = {
         f"{method} seed {seed}": e["curve"]

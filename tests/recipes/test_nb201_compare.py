@@ -106,6 +106,16 @@ def test_report_equals_what_the_runs_files_say(smoke, shared_data):
     params = [float(r["params"]) for r in rows]
     expected = scipy.stats.kendalltau(params, benchmarks["cifar100"].table([r["arch"] for r in rows], "test_acc"))[0]
     assert table["rows"]["baseline: params"]["cifar100"]["kendall_tau"]["mean"] == pytest.approx(expected)
+    # The Markdown table (the README's) holds the same numbers, a row per method.
+    markdown = {line.split(" | ")[0].lstrip("| "): line.strip("| ").split(" | ")
+                for line in (output / "table.md").read_text().splitlines()[2:]}
+    assert set(markdown) == set(table["rows"])
+    for method, cells in markdown.items():
+        row = table["rows"][method]
+        assert cells[1] == f"{row['cifar10']['kendall_tau']['mean']:.3f} ± {row['cifar10']['kendall_tau']['std']:.3f}"
+        assert cells[6] == f"{row['ImageNet16-120']['kendall_tau']['mean']:.3f} ± 0.000"
+        if "best" in row:
+            assert cells[7] == f"{row['best']['cifar10']['mean']:.2f} ± 0.00"
 
 
 def test_resume_of_a_killed_comparison_adds_only_the_missing_runs(smoke, tmp_path, monkeypatch):
