@@ -695,7 +695,7 @@ def format_markdown(table):
 
 
 def report(config, methods, seeds, output):
-    """Reads every run's files back, writes `table.json`, `table.txt` and
+    """Reads every run's files back, writes `table.json`, `table.txt`, `table.md` and
     the plots; returns the table dict."""
     from kerasnas.benchmarks import NasBench201 as NasBench201Benchmark
     from kerasnas.evaluation import plot_improvement
