@@ -7,11 +7,13 @@ of its ~40 s first step on a 2-core CPU (memory optimizer 3.7 s, constant
 folding 2.1 s, remapper 1.9 s, layout 1.0 s, ...). Only the sampled path
 runs each step, so what those passes win per step is small. Settings:
 
-- "on": TensorFlow's full optimizer.
+- "on": TensorFlow's full optimizer (the supernet's default: with "lean",
+  a resumed run was not bit-identical to an uninterrupted one in the tests,
+  a last-bit difference not yet explained).
 - "lean": without those four passes. Pruning, arithmetic, dependency and
   function optimization stay: they halve the graph (to ~23,000 nodes).
 - "off": no Grappler.
-- "auto" (the supernet's default): "lean" on a CPU for a supernet that runs
+- "auto": "lean" on a CPU for a supernet that runs
   one path per step; "on" for mixed choices and wherever a GPU is visible.
 
 Measured with `tools/bench_env.py` (fresh processes, C=16, N=5, batch 64, 2
