@@ -140,8 +140,8 @@ def archive_runs(source, destination):
     only its latest checkpoint (what `--resume` continues from) and its
     `.keras` saves (a few-shot tree rebuilds from one). TensorBoard logs,
     `*.log` files, plots (`*.png`: the reports draw them again) and
-    comparison locks (`*.lock`) are never copied. Stale files of the destination's copy of each run (older
-    checkpoints) are removed.
+    comparison locks (`*.lock`) are never copied. Stale files of the
+    destination's copy of each run (older checkpoints) are removed.
 
     Returns:
         `{"finished": [run directories], "unfinished": [...], "bytes": total}`

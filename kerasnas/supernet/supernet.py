@@ -65,13 +65,13 @@ class Supernet(keras.Model):
             CPU for a supernet that runs one path per step; "on" for mixed
             choices, where every candidate runs, and wherever a GPU is
             visible), "lean" (without the memory optimizer, constant
-            folding, remapper and layout passes) or "off". "lean" is not the
-            default yet: with it, a resumed run is not bit-identical to an
-            uninterrupted one (last-bit differences; under investigation). On CPU, "lean"
+            folding, remapper and layout passes) or "off". On CPU, "lean"
             cuts a single-path supernet's first step by about 20 %, its
-            step time by about 9 % and its peak memory by about 22 %;
-            "off" saves as much time for 1.3x the memory
-            (`kerasnas.supernet.graph`).
+            step time by about 9 % and its peak memory by about 22 %; "off"
+            saves as much time for 1.3x the memory
+            (`kerasnas.supernet.graph`). "lean" is not the default yet: with
+            it, a resumed run is not bit-identical to an uninterrupted one
+            (last-bit differences, not yet explained).
 
     Example:
 
