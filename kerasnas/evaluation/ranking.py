@@ -3,7 +3,6 @@
 import csv
 import json
 import os
-import time
 
 import numpy as np
 import keras
@@ -11,6 +10,7 @@ import tensorflow as tf
 from keras import ops
 
 from kerasnas.ops.policy import policy_name
+from kerasnas.timing import running_time
 
 
 
@@ -136,14 +136,14 @@ def rank_architectures(
             for members, known in groups:
                 seconds = 0.0
                 if known is None:
-                    start = time.perf_counter()
+                    start = running_time()
                     if few_shot is not None:
                         leaf = few_shot.active
                         few_shot.activate_for(archs[members[0]])
                         if few_shot.active != leaf:
                             scorer.sync()  # a twin takes the new leaf's weights
                     known = scorer.score(archs[members[0]])
-                    seconds = time.perf_counter() - start
+                    seconds = running_time() - start
                 for n, i in enumerate(members):
                     done[keys[i]] = known
                     if writer is not None:
@@ -417,7 +417,7 @@ def ranking_seconds(path):
     return float(sum(float(row[3]) for row in rows[1:] if len(row) > 3))
 
 
-# `seconds`: the wall-clock time of the row's scoring (0 for the other
+# `seconds`: the running time (`kerasnas.timing`) of the row's scoring (0 for the other
 # members of an equivalence class, scored once).
 _HEADER = ("arch", "accuracy", "loss", "seconds")
 

@@ -5,7 +5,6 @@ exhaustive one-option-per-child split (few-shot NAS) or a random split."""
 import json
 import os
 import shutil
-import time
 import zlib
 
 import numpy as np
@@ -23,6 +22,7 @@ from kerasnas.fewshot.mincut import EDGE_RULES
 from kerasnas.fewshot.mincut import choose_edge
 from kerasnas.fewshot.mincut import exhaustive_split
 from kerasnas.fewshot.mincut import random_split
+from kerasnas.timing import running_time
 
 SPLIT_METHODS = ("gradient_matching", "exhaustive", "random")
 RESTARTS = ("final", "none", "all")
@@ -437,10 +437,10 @@ class FewShotSupernet:
             if label in scores:
                 continue
             self.activate(node_id)
-            start = time.perf_counter()
+            start = running_time()
             options, matrix = self.matcher.distances(label, data, key=node_id)
             scores[label] = {
-                "options": options, "matrix": matrix.tolist(), "seconds": time.perf_counter() - start,
+                "options": options, "matrix": matrix.tolist(), "seconds": running_time() - start,
             }
             os.makedirs(os.path.dirname(path), exist_ok=True)
             text = json.dumps({"node": node_id, "epoch": epoch, "distances": scores}, indent=1)
@@ -458,7 +458,7 @@ class FewShotSupernet:
         return label, [[options[i] for i in g] for g in groups]
 
     def train_seconds(self, epochs):
-        """Wall-clock seconds the whole tree took to train, over every
+        """Seconds the whole tree took to train, over every
         process that trained it: each node's own epochs (the `epoch_seconds`
         its history records when `fit` got a timer such as the recipes'
         `EpochTimer`) and each gradient-matching split. None when a node's

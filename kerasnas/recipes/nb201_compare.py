@@ -20,7 +20,11 @@ recipe's run function, and reports them in one table:
   PT-Mag's and PT's selection; with its NB201 test accuracy on the three
   data sets;
 - cost: optimizer steps and seconds of training (every node of a few-shot
-  tree counted) and of the search or selection.
+  tree counted) and of the search or selection. Seconds are running time
+  (`kerasnas.timing`: wall-clock less any time the process was stopped);
+  the tables give their median over seeds, since on a shared machine one
+  run may still be slowed by others (every run's own seconds are in
+  `table.json`).
 
 **One budget.** With `budget_steps` (the `smoke` and `cifar10-subset`
 presets) every method's supernet weights take that many optimizer steps:
@@ -65,7 +69,6 @@ import json
 import os
 import shutil
 import socket
-import time
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +81,7 @@ from kerasnas.recipes import nb201_pada
 from kerasnas.recipes import nb201_rank
 from kerasnas.recipes import nb201_spos
 from kerasnas.recipes.common import write_json
+from kerasnas.timing import running_time
 
 METHODS = (
     "spos", "pa", "da", "pada", "gmnas", "darts", "darts-pt", "pt-mag",
@@ -447,13 +451,13 @@ def rank_darts(directory, rank_config, verbose=0):
     archs = nb201_rank.ranked_archs(benchmark, rank_config)
     evaluation, scoring = nb201_rank.evaluation_data(rank_config)
     supernet = keras.saving.load_model(directory / "supernet.keras")
-    start = time.perf_counter()
+    start = running_time()
     report = rank_and_report(
         supernet, benchmark, archs, evaluation, directory / "rank",
         title=f"DARTS supernet, {scoring['label']}", verbose=1 if verbose == 1 else 0,
         score=rank_config["score"], scored_on=scoring,
     )
-    write_json(directory / "rank" / "rank.json", {"seconds": time.perf_counter() - start})
+    write_json(directory / "rank" / "rank.json", {"seconds": running_time() - start})
     return report
 
 
@@ -595,7 +599,8 @@ def entry(method, directory, benchmarks):
 
 def _stats(values):
     values = [float("nan") if v is None else float(v) for v in values]
-    return {"mean": float(np.mean(values)), "std": float(np.std(values)), "values": values}
+    return {"mean": float(np.mean(values)), "std": float(np.std(values)),
+            "median": float(np.median(values)), "values": values}
 
 
 def make_table(entries, seeds):
@@ -657,15 +662,16 @@ def format_table(table, scored_on=None):
         lines.append("")
     lines += nb201_pada.format_versus(table.get("versus", {}), "CIFAR-10 ", HEADERS)
     lines.append("Best architecture found by each method's own procedure (top of its ranking; DARTS: its "
-                 "selection), NB201 test accuracy, mean ± std; cost per run (mean)")
+                 "selection), NB201 test accuracy, mean ± std; cost per run: steps (mean), "
+                 "seconds (median over seeds, so that one disturbed run does not move the row)")
     lines.append(f"{'':<20}" + "".join(f"{d:>16}" for d in DATASETS)
                  + f"{'train steps':>13}{'train s':>9}{'search steps':>14}{'search s':>10}")
     for name, row in table["rows"].items():
         if "best" not in row:
             continue
         cells = "".join(f"{row['best'][d]['mean']:>9.2f} ± {row['best'][d]['std']:<4.2f}" for d in DATASETS)
-        cost = (f"{row['train_steps']['mean']:>13.0f}{row['train_seconds']['mean']:>9.0f}"
-                f"{row['search_steps']['mean']:>14.0f}{row['search_seconds']['mean']:>10.0f}")
+        cost = (f"{row['train_steps']['mean']:>13.0f}{row['train_seconds']['median']:>9.0f}"
+                f"{row['search_steps']['mean']:>14.0f}{row['search_seconds']['median']:>10.0f}")
         lines.append(f"{name:<20}{cells}{cost}")
     return "\n".join(lines)
 
@@ -680,14 +686,14 @@ def format_markdown(table):
 
     transfer = [d for d in DATASETS if d != "cifar10"]
     header = (["method"] + [HEADERS[m] for m in METRICS] + [f"KT {d}" for d in transfer]
-              + ["best found (CIFAR-10 test %)", "train steps", "train s"])
+              + ["best found (CIFAR-10 test %)", "train steps", "train s (median)"])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, row in table["rows"].items():
         cells = [name] + [cell(row["cifar10"][m]) for m in METRICS]
         cells += [cell(row[d]["kendall_tau"]) for d in transfer]
         if "best" in row:
             cells += [cell(row["best"]["cifar10"], 2), f"{row['train_steps']['mean']:.0f}",
-                      f"{row['train_seconds']['mean']:.0f}"]
+                      f"{row['train_seconds']['median']:.0f}"]
         else:
             cells += ["", "", ""]
         lines.append("| " + " | ".join(cells) + " |")

@@ -35,7 +35,6 @@ kerasnas train --recipe nb201-darts-pt --preset smoke
 """
 
 import shutil
-import time
 from pathlib import Path
 
 import keras
@@ -48,6 +47,7 @@ from kerasnas.darts import DartsSupernet
 from kerasnas.darts import PerturbationSelector
 from kerasnas.recipes import nb201_spos
 from kerasnas.recipes.common import write_json
+from kerasnas.timing import running_time
 
 _SHARED = nb201_spos._SHARED
 
@@ -179,12 +179,12 @@ def run_one(config, output, resume=False, overwrite=False, verbose=2, selections
     keras.utils.set_random_seed(config["seed"])
     space, steps_per_epoch = nb201_spos.build_space(config)
     supernet = build_supernet(space, config, steps_per_epoch)
-    start = time.perf_counter()
+    start = running_time()
     history = nb201_spos.train(
         supernet, config, paths, resume, verbose,
         valid_split=None if config["fix_alpha"] else config["valid_split"],
     )
-    train_seconds = nb201_spos.train_seconds(history, time.perf_counter() - start)
+    train_seconds = nb201_spos.train_seconds(history, running_time() - start)
     nb201_spos._write_history(history, paths["history"], paths["history_csv"])
     supernet.save(paths["supernet"])
 
@@ -195,7 +195,7 @@ def run_one(config, output, resume=False, overwrite=False, verbose=2, selections
     for method in ("pt-mag", "pt"):
         if method not in selections:
             continue
-        start = time.perf_counter()
+        start = running_time()
         selected = keras.saving.load_model(paths["supernet"])
         selector = make_selector(
             config, selected, "magnitude" if method == "pt-mag" else "pt",
@@ -204,7 +204,7 @@ def run_one(config, output, resume=False, overwrite=False, verbose=2, selections
         arch = selector.run()
         selected.extract(arch).save(output / f"child_{method}.keras")
         chosen[method] = {
-            "arch": arch, "log": selector.log, "seconds": time.perf_counter() - start,
+            "arch": arch, "log": selector.log, "seconds": running_time() - start,
             "steps": selector.tune_epochs * steps_per_epoch,
         }
     result = {"selections": {}, "paths": {k: str(v) for k, v in paths.items()}}

@@ -40,7 +40,6 @@ kerasnas train --recipe nb201-rank --preset smoke
 import argparse
 import json
 import math
-import time
 import types
 from pathlib import Path
 
@@ -63,6 +62,7 @@ from kerasnas.recipes import nb201_spos
 from kerasnas.recipes.common import archived_checkpoint
 from kerasnas.recipes.common import scored_on
 from kerasnas.recipes.common import write_json
+from kerasnas.timing import running_time
 
 _SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 
@@ -243,7 +243,7 @@ def run(config, output, resume=False, overwrite=False, verbose=2):
         bn_calibration_steps=config["bn_calibration_steps"],
         score=config["score"],
     )
-    start = time.perf_counter()
+    start = running_time()
     ranked = supernet
     if config.get("split_method"):  # a few-shot tree, its leaves scored
         from kerasnas.recipes import nb201_gmnas
@@ -258,7 +258,7 @@ def run(config, output, resume=False, overwrite=False, verbose=2):
         )
         train_steps = steps_per_epoch * config["epochs"]
         supernet.save(paths["supernet"])
-    train_seconds = time.perf_counter() - start
+    train_seconds = running_time() - start
     # Every epoch's (and split's), resumed ones included.
     if config.get("split_method"):
         train_seconds = ranked.train_seconds(config["epochs"]) or train_seconds
@@ -266,7 +266,7 @@ def run(config, output, resume=False, overwrite=False, verbose=2):
         train_seconds = nb201_spos.train_seconds(history, train_seconds)
     nb201_spos._write_history(history, paths["history"], paths["history_csv"])
 
-    start = time.perf_counter()
+    start = running_time()
     report = rank_and_report(
         ranked, benchmark, archs, evaluation, output,
         bn_calibration_data=calibration,
@@ -278,7 +278,7 @@ def run(config, output, resume=False, overwrite=False, verbose=2):
         dtype_policy=config.get("score_dtype_policy"),
     )
     # Every process's scoring, a resumed ranking included (else this one's).
-    rank_seconds = ranking_seconds(output / "scores.csv") or (time.perf_counter() - start)
+    rank_seconds = ranking_seconds(output / "scores.csv") or (running_time() - start)
     fit = None
     if config.get("fit_limit"):
         # The same ranking scored on training images: how well each subnet

@@ -32,7 +32,6 @@ import csv
 import importlib.util
 import math
 import shutil
-import time
 from pathlib import Path
 
 import keras
@@ -46,6 +45,7 @@ from kerasnas.callbacks import list_checkpoints
 from kerasnas.recipes.common import check_same_config
 from kerasnas.recipes.common import save_child
 from kerasnas.recipes.common import write_json
+from kerasnas.timing import running_time
 
 _SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 
@@ -470,15 +470,16 @@ def train(
 
 
 class EpochTimer(keras.callbacks.Callback):
-    """Adds `epoch_seconds` to each epoch's logs: the wall-clock seconds of
-    its training steps (the first epoch's include tracing)."""
+    """Adds `epoch_seconds` to each epoch's logs: the seconds of its
+    training steps (the first epoch's include tracing), wall-clock less any
+    time the process was stopped (`kerasnas.timing.running_time`)."""
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
+        self._start = running_time()
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs["epoch_seconds"] = time.perf_counter() - self._start
+            logs["epoch_seconds"] = running_time() - self._start
 
 
 def train_seconds(history, fallback):

@@ -28,13 +28,13 @@ import argparse
 import json
 import math
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
 
 from kerasnas.recipes.common import check_same_config
 from kerasnas.recipes.common import write_json
+from kerasnas.timing import running_time
 
 #: The search's config keys and their defaults (SPOS: population 50,
 #: parents from the top fifth, 1,000 architectures).
@@ -266,7 +266,7 @@ def run(config, output, build_space, resume=False, overwrite=False, verbose=2, t
         supernet = nb201_spos.build_supernet(space, config, steps_per_epoch)
         print(f"Training the supernet on {config['data']} {train_split} "
               f"({config['epochs']} epochs of {steps_per_epoch} steps).")
-        start = time.perf_counter()
+        start = running_time()
         callbacks = []
         if config.get("dcnas"):  # kerasnas.recipes.mobilenet_dcnas
             from kerasnas.recipes import nb201_dcnas
@@ -275,7 +275,7 @@ def run(config, output, build_space, resume=False, overwrite=False, verbose=2, t
         history = nb201_spos.train(supernet, config, paths, resume, verbose, callbacks=callbacks)
         nb201_spos._write_history(history, paths["history"], paths["history_csv"])
         supernet.save(paths["supernet"])
-        print(f"Trained in {time.perf_counter() - start:.0f} s: {paths['supernet']}")
+        print(f"Trained in {running_time() - start:.0f} s: {paths['supernet']}")
     image_size = supernet_image_size(supernet, config["data"], config["image_size"])
     limits = [v for v in (config["limit"], config["search_limit"]) if v is not None]
     validation = nas_data.load(
@@ -487,9 +487,9 @@ def search_and_report(
         + (f"; resuming after {done} trials" if done else "")
         + f". Trials in {output / PROJECT}"
     )
-    start = time.perf_counter()
+    start = running_time()
     tuner.search(verbose=1 if verbose else 0)
-    search_seconds = time.perf_counter() - start
+    search_seconds = running_time() - start
 
     rows = {}
     for result in tuner.results():

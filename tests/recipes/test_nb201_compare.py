@@ -116,6 +116,15 @@ def test_report_equals_what_the_runs_files_say(smoke, shared_data):
         assert cells[6] == f"{row['ImageNet16-120']['kendall_tau']['mean']:.3f} ± 0.000"
         if "best" in row:
             assert cells[7] == f"{row['best']['cifar10']['mean']:.2f} ± 0.00"
+            # Seconds: the median over seeds (here the one run's own).
+            assert cells[9] == f"{row['train_seconds']['values'][0]:.0f}"
+
+
+def test_seconds_are_the_median_over_seeds_steps_the_mean():
+    # One run slowed tenfold (stopped, shared machine) does not move the
+    # seconds a row reports; the steps are exact and averaged.
+    stats = nb201_compare._stats([600.0, 6000.0, 640.0])
+    assert stats["median"] == 640.0 and stats["mean"] == pytest.approx(2413.33, abs=0.01)
 
 
 def test_resume_of_a_killed_comparison_adds_only_the_missing_runs(smoke, tmp_path, monkeypatch):
