@@ -403,7 +403,7 @@ def test_grappler_scope_sets_the_options_only_during_the_call():
     record()
     off, lean, on, after = seen
     assert off[0] == {**default[0], "disable_meta_optimizer": True} and off[1] == default[1]
-    assert lean[0] == {**default[0], "layout_optimizer": False, "constant_folding": False, "remapping": False}
+    assert lean[0] == {**default[0], "layout_optimizer": False, "remapping": False}
     assert lean[1] == rc.RewriterConfig.NO_MEM_OPT != default[1]
     assert on == after == default
     # "on" undoes a process-wide "off" for its own call only.

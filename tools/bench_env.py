@@ -23,8 +23,9 @@ Settings:
 - `nomem_layout`: and without the layout optimizer (1.0 s; it changes
   nothing on a CPU).
 - `nofold`: without memory, layout, constant-folding and remapper passes.
-- `lean`: the supernet's own `grappler="lean"` (the passes of `nofold` off
-  around its functions only; the child keeps every pass).
+- `lean`: the supernet's own `grappler="lean"` (memory, layout and remapper
+  passes off around its functions only, constant folding kept; the child
+  keeps every pass).
 - `off`: no Grappler, process-wide (`Supernet(grappler="off")`'s setting).
 
 Usage:
@@ -90,19 +91,10 @@ def _apply_in_process(setting, cores):
         tf.config.threading.set_intra_op_parallelism_threads(1)
         tf.config.threading.set_inter_op_parallelism_threads(cores)
     elif setting in GRAPPLER_PASSES_OFF:
-        from tensorflow.core.protobuf import rewriter_config_pb2
-        from tensorflow.python.eager import context
+        from kerasnas.supernet import graph
 
-        if GRAPPLER_PASSES_OFF[setting]:
-            tf.config.optimizer.set_experimental_options(GRAPPLER_PASSES_OFF[setting])
-        ctx = context.context()
-        ctx.ensure_initialized()
-        config = ctx.config
-        config.graph_options.rewrite_options.memory_optimization = (
-            rewriter_config_pb2.RewriterConfig.NO_MEM_OPT
-        )
-        ctx._config = config  # the rewrite option has no public setter
-        ctx._thread_local_data.function_call_options = None
+        state = graph._state()
+        graph._restore(graph.configured(state, GRAPPLER_PASSES_OFF[setting], memory_optimizer=False))
 
 
 def run_one(args):

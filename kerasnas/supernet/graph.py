@@ -7,12 +7,16 @@ of its ~40 s first step on a 2-core CPU (memory optimizer 3.7 s, constant
 folding 2.1 s, remapper 1.9 s, layout 1.0 s, ...). Only the sampled path
 runs each step, so what those passes win per step is small. Settings:
 
-- "on": TensorFlow's full optimizer (the supernet's default: with "lean",
-  a resumed run was not bit-identical to an uninterrupted one in the tests,
-  a last-bit difference not yet explained).
-- "lean": without those four passes. Pruning, arithmetic, dependency and
-  function optimization stay: they halve the graph (to ~23,000 nodes).
-- "off": no Grappler.
+- "on": TensorFlow's full optimizer (the supernet's default).
+- "lean": without the memory optimizer, the remapper and the layout pass.
+  Pruning, constant folding, arithmetic, dependency and function
+  optimization stay: they halve the graph (to ~23,000 nodes). Constant
+  folding stays for reproducibility: without it, two identical runs in
+  one process differed in the last bits (the resume tests caught it; with
+  one inter-op thread they did not, so something in the unfolded graph
+  adds up in the order its inputs arrive), while without each of the
+  other three passes they stayed bit-identical.
+- "off": no Grappler (not bit-reproducible, for the same reason).
 - "auto": "lean" on a CPU for a supernet that runs
   one path per step; "on" for mixed choices and wherever a GPU is visible.
 
@@ -44,21 +48,30 @@ import tensorflow as tf
 GRAPPLER_OPTIONS = ("auto", "on", "lean", "off")
 
 # "lean": Grappler without the passes that cost a single-path supernet's
-# first step most and win it least on a CPU (memory optimizer 3.7 s,
-# constant folding 2.1 s, remapper 1.9 s, layout 1.0 s of ~16 s at C=16,
-# N=5). Pruning, arithmetic, dependency and function optimization stay:
-# they shrink the graph, and without them (`"off"`) the process needs 1.3-1.4x
-# the memory.
-_LEAN_PASSES_OFF = {"layout_optimizer": False, "constant_folding": False, "remapping": False}
+# first step much and win it little on a CPU (memory optimizer 3.7 s,
+# remapper 1.9 s, layout 1.0 s of ~16 s at C=16, N=5). Constant folding
+# (2.1 s) stays: without it runs are not bit-reproducible (module
+# docstring). Pruning, arithmetic, dependency and function optimization
+# stay: they shrink the graph, and without them (`"off"`) the process needs
+# 1.3-1.4x the memory.
+_LEAN_PASSES_OFF = {"layout_optimizer": False, "remapping": False}
+# The `tf.config.optimizer` options these settings manage ("on" undoes any
+# of them set process-wide, for the supernet's own functions).
+_MANAGED = ("disable_meta_optimizer", "layout_optimizer", "constant_folding", "remapping")
+
+
+def _as_mode(grappler):
+    if grappler is True:
+        return "on"
+    if grappler is False:
+        return "off"
+    return grappler
 
 
 def validate_grappler(grappler):
     """The `grappler` argument as given ("auto", "on", "lean" or "off";
     True and False read as "on" and "off")."""
-    if grappler is True:
-        return "on"
-    if grappler is False:
-        return "off"
+    grappler = _as_mode(grappler)
     if grappler not in GRAPPLER_OPTIONS:
         raise ValueError(
             "Invalid value for argument `grappler`. Expected one of "
@@ -111,15 +124,26 @@ def _restore(state):
 def _target(mode, state):
     """The state in which functions of `mode` run: "on" is TensorFlow's
     full optimizer (undoing any of these settings made process-wide)."""
+    if mode == "lean":
+        return configured(state, _LEAN_PASSES_OFF, memory_optimizer=False)
+    return configured(state, disable=mode == "off")
+
+
+def configured(state, passes_off=None, memory_optimizer=True, disable=False):
+    """`state` (`_state()`) with the passes in `passes_off` (a dict of
+    `tf.config.optimizer` options set False) off, the memory optimizer on
+    or off, or Grappler disabled; every other option of these as
+    TensorFlow's default. Apply it with `_restore`: the benchmarks' way to
+    try a set of passes process-wide."""
     from tensorflow.core.protobuf import config_pb2
     from tensorflow.core.protobuf import rewriter_config_pb2
 
-    options = {k: v for k, v in state[0].items() if k != "disable_meta_optimizer" and k not in _LEAN_PASSES_OFF}
-    memory = rewriter_config_pb2.RewriterConfig.DEFAULT_MEM_OPT
-    if mode == "off":
+    options = {k: v for k, v in state[0].items() if k not in _MANAGED}
+    options.update(passes_off or {})
+    if disable:
         options["disable_meta_optimizer"] = True
-    elif mode == "lean":
-        options.update(_LEAN_PASSES_OFF)
+    memory = rewriter_config_pb2.RewriterConfig.DEFAULT_MEM_OPT
+    if not memory_optimizer:
         memory = rewriter_config_pb2.RewriterConfig.NO_MEM_OPT
     config = state[1]
     current = rewriter_config_pb2.RewriterConfig.DEFAULT_MEM_OPT
@@ -145,7 +169,7 @@ def grappler_scope(mode):
     `mode`: "on" (TensorFlow's full optimizer), "lean" or "off" (True and
     False read as "on" and "off"); the process' setting is restored exactly
     on exit. A no-op where that is already the setting."""
-    mode = {True: "on", False: "off"}.get(mode, mode)
+    mode = _as_mode(mode)
     if mode not in ("on", "lean", "off"):
         raise ValueError(
             "Invalid value for argument `mode`. Expected 'on', 'lean' or 'off'. " f"Received: mode={mode!r}"
@@ -185,7 +209,7 @@ class ScopedFunction:
 
     def __init__(self, function, mode):
         self.__dict__["_function"] = function
-        self.__dict__["_mode"] = {True: "on", False: "off"}.get(mode, mode)
+        self.__dict__["_mode"] = _as_mode(mode)
 
     def __call__(self, *args, **kwargs):
         with grappler_scope(self._mode):
