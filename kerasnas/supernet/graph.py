@@ -7,25 +7,27 @@ of its ~40 s first step on a 2-core CPU (memory optimizer 3.7 s, constant
 folding 2.1 s, remapper 1.9 s, layout 1.0 s, ...). Only the sampled path
 runs each step, so what those passes win per step is small. Settings:
 
-- "on": TensorFlow's full optimizer (the supernet's default).
+- "on": TensorFlow's full optimizer.
 - "lean": without the memory optimizer, the remapper and the layout pass.
   Pruning, constant folding, arithmetic, dependency and function
   optimization stay: they halve the graph (to ~23,000 nodes). Constant
   folding stays for reproducibility: without it, two identical runs in
   one process differed in the last bits (the resume tests caught it; with
   one inter-op thread they did not, so something in the unfolded graph
-  adds up in the order its inputs arrive), while without each of the
-  other three passes they stayed bit-identical.
-- "off": no Grappler (not bit-reproducible, for the same reason).
-- "auto": "lean" on a CPU for a supernet that runs
+  adds up in the order its inputs arrive), while without the other three
+  passes, each alone and all together, they stayed bit-identical.
+- "off": no Grappler (no constant folding either: expect the same last-bit
+  differences between identical runs).
+- "auto" (the supernet's default): "lean" on a CPU for a supernet that runs
   one path per step; "on" for mixed choices and wherever a GPU is visible.
 
 Measured with `tools/bench_env.py` (fresh processes, C=16, N=5, batch 64, 2
-each, interleaved) against "on": "lean" took 0.79x the time to the first
-step (37.3-39.2 s against 47.9-49.4 s), 0.91x the step time and 0.78x the
-peak memory (2.12 GB against 2.73 GB); "off" 0.77x, 0.93x, and 1.30x the
-memory (the unpruned graph), which ran the test suite's workers out of a 24
-GB machine when it was the default. A DARTS supernet is the opposite case:
+each, interleaved) against "on": "lean" took 0.83x the time to the first
+step (36.8-37.1 s against 44.3-44.4 s), 0.91x the step time and 0.79x the
+peak memory (2.16 GB against 2.73 GB). An earlier "lean" that also left out
+constant folding took 0.79x, 0.91x, 0.78x, and "off" 0.77x, 0.93x and 1.30x
+the memory (the unpruned graph), which ran the test suite's workers out of
+a 24 GB machine when it was the default. A DARTS supernet is the opposite case:
 its mixed choices run every candidate each step, and Grappler's fusions pay
 (`tools/bench_darts.py --grappler`: without it the first step took 151 s
 against 140 s and a step 3.04 s against 2.61 s). On a GPU the layout pass and
