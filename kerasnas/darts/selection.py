@@ -13,6 +13,7 @@ from kerasnas.callbacks.epoch_checkpoint import EpochCheckpoint
 from kerasnas.callbacks.epoch_checkpoint import atomic_write
 from kerasnas.darts.supernet import DartsSupernet
 from kerasnas.darts.supernet import paired
+from kerasnas.timing import running_time
 
 CRITERIA = ("accuracy", "loss")
 METHODS = ("pt", "magnitude")
@@ -138,6 +139,11 @@ class PerturbationSelector:
         self.callbacks = list(callbacks or [])
         self.verbose = verbose
         self.log = []
+        # Running seconds of each tuning epoch (its decisions and its fit)
+        # and of the decisions after the last one, over every process
+        # that worked on this selection (saved beside the log).
+        self.epoch_seconds = []
+        self.final_seconds = None
         self._eval_function = None
 
     # === Schedule ===
@@ -261,6 +267,7 @@ class PerturbationSelector:
             os.path.join(self.directory, "checkpoints")
         )
         for epoch in range(start, self.tune_epochs):
+            began = running_time()
             if epoch in events:
                 self._decide(events[epoch], epoch)
             callbacks = list(self.callbacks) + ([checkpoint] if checkpoint else [])
@@ -268,11 +275,25 @@ class PerturbationSelector:
             if not supernet.fix_alpha:
                 data = paired(data, _at_epoch(self.alpha_data, epoch))
             supernet.fit(data, epochs=epoch + 1, initial_epoch=epoch, verbose=0, callbacks=callbacks)
+            self.epoch_seconds.append(running_time() - began)
             self._save_log()
+        began = running_time()
         for group in self.groups[len(event_epochs):]:
             self._decide(group, self.tune_epochs)
+        self.final_seconds = running_time() - began
         self._save_log()
         return supernet.derive()
+
+    @property
+    def seconds(self):
+        """Running seconds of the whole selection, resumed processes
+        included (its tuning epochs with their decisions, and the decisions
+        after them); None for a selection resumed from files that lack
+        them, or not finished."""
+        seconds = self.epoch_seconds
+        if self.final_seconds is None or len(seconds) != self.tune_epochs or None in seconds:
+            return None
+        return float(sum(self.epoch_seconds) + self.final_seconds)
 
     def _decide(self, group, epoch):
         for label in group:
@@ -303,7 +324,11 @@ class PerturbationSelector:
     def _save_log(self):
         if self.directory is None:
             return
-        text = json.dumps({"method": self.method, "criterion": self.criterion, "log": self.log}, indent=1)
+        text = json.dumps(
+            {"method": self.method, "criterion": self.criterion, "log": self.log,
+             "epoch_seconds": self.epoch_seconds, "final_seconds": self.final_seconds},
+            indent=1,
+        )
         atomic_write(self._log_path(), lambda f: f.write(text.encode()))
 
     def _restore(self):
@@ -314,7 +339,11 @@ class PerturbationSelector:
         checkpoint = EpochCheckpoint(os.path.join(self.directory, "checkpoints"))
         epoch = checkpoint.restore(self.supernet)
         with open(self._log_path()) as f:
-            self.log = [e for e in json.load(f)["log"] if e["epoch"] < epoch]
+            saved = json.load(f)
+        self.log = [e for e in saved["log"] if e["epoch"] < epoch]
+        seconds = saved.get("epoch_seconds") or []
+        # Files from before the seconds were saved: unknown (`seconds` None).
+        self.epoch_seconds = list(seconds[:epoch]) if len(seconds) >= epoch else [None] * epoch
         return epoch
 
 

@@ -1,5 +1,7 @@
 """DARTS-PT's perturbation-based selection, PT-Mag and DARTS argmax."""
 
+import json
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -105,10 +107,18 @@ def test_selection_resumes_after_a_kill_bit_identically(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         selector(fresh(), tmp_path / "b", [Kill()]).run()
+    before_kill = json.loads((tmp_path / "b" / "selection.json").read_text())["epoch_seconds"]
+    assert len(before_kill) == 1 and before_kill[0] > 0
     resumed_selector = selector(fresh(), tmp_path / "b")
     resumed = resumed_selector.run()
     assert resumed == expected
     assert len(resumed_selector.log) == 6
+    # Its seconds are the whole selection's: the killed process' epoch too.
+    assert resumed_selector.epoch_seconds[0] == before_kill[0]
+    assert len(resumed_selector.epoch_seconds) == 2
+    assert resumed_selector.seconds == pytest.approx(
+        sum(resumed_selector.epoch_seconds) + resumed_selector.final_seconds
+    )
     for a, b in zip(reference.variables, resumed_selector.supernet.variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
 
