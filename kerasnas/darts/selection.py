@@ -293,7 +293,7 @@ class PerturbationSelector:
         seconds = self.epoch_seconds
         if self.final_seconds is None or len(seconds) != self.tune_epochs or None in seconds:
             return None
-        return float(sum(self.epoch_seconds) + self.final_seconds)
+        return float(sum(seconds) + self.final_seconds)
 
     def _decide(self, group, epoch):
         for label in group:

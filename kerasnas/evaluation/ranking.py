@@ -417,8 +417,8 @@ def ranking_seconds(path):
     return float(sum(float(row[3]) for row in rows[1:] if len(row) > 3))
 
 
-# `seconds`: the running time (`kerasnas.timing`) of the row's scoring (0 for the other
-# members of an equivalence class, scored once).
+# `seconds`: the running time (`kerasnas.timing`) of the row's scoring (0
+# for the other members of an equivalence class, scored once).
 _HEADER = ("arch", "accuracy", "loss", "seconds")
 
 

@@ -70,10 +70,8 @@ class Supernet(keras.Model):
             and its peak memory by about 21 %, bit-reproducibly; "off" saves
             about as much time for 1.3x the memory, and without constant
             folding identical runs may differ in the last bits
-            (`kerasnas.supernet.graph`). "auto" is not the default yet: the
-            full test suite has not passed with it (its one run was killed
-            out of memory beside paused processes; the suite's long-lived
-            workers reach 13 GB with "on" too).
+            (`kerasnas.supernet.graph`, which says why "auto" is not the
+            default yet).
 
     Example:
 
