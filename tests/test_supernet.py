@@ -385,7 +385,7 @@ def test_grappler_lean_and_off_train_like_on_and_leave_the_process_setting_alone
     # "auto": lean on a CPU where one path runs, on for mixed choices (every candidate runs).
     gpu = bool(tf.config.list_logical_devices("GPU"))
     assert space.build_supernet(grappler="auto")._scoped(lambda: None)._mode == ("on" if gpu else "lean")
-    assert space.build_supernet().grappler == "on"  # the default
+    assert space.build_supernet().grappler == "auto"  # the default
     darts = space.build_supernet(supernet_class=kerasnas.darts.DartsSupernet, grappler="auto")
     assert darts._scoped(lambda: None)._mode == "on"
     with pytest.raises(ValueError, match="argument `grappler`"):

@@ -7,9 +7,7 @@ of its ~40 s first step on a 2-core CPU (memory optimizer 3.7 s, constant
 folding 2.1 s, remapper 1.9 s, layout 1.0 s, ...). Only the sampled path
 runs each step, so what those passes win per step is small. Settings:
 
-- "on": TensorFlow's full optimizer (the supernet's default until the full
-  test suite passes with "auto": its one run was killed out of memory beside
-  paused processes; the suite's workers reach 13 GB with "on" too).
+- "on": TensorFlow's full optimizer.
 - "lean": without the memory optimizer, the remapper and the layout pass.
   Pruning, constant folding, arithmetic, dependency and function
   optimization stay: they halve the graph (to ~23,000 nodes). Constant
@@ -20,7 +18,7 @@ runs each step, so what those passes win per step is small. Settings:
   passes, each alone and all together, they stayed bit-identical.
 - "off": no Grappler (no constant folding either: expect the same last-bit
   differences between identical runs).
-- "auto": "lean" on a CPU for a supernet that runs
+- "auto" (the supernet's default): "lean" on a CPU for a supernet that runs
   one path per step; "on" for mixed choices and wherever a GPU is visible.
 
 Measured with `tools/bench_env.py` (fresh processes, C=16, N=5, batch 64, 2

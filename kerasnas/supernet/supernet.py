@@ -61,17 +61,16 @@ class Supernet(keras.Model):
             inherit it unless `extract(..., dtype_policy=...)` says otherwise.
         grappler: TensorFlow's graph optimizer for the supernet's own
             functions (training, evaluation, prediction, BN calibration,
-            scoring): "on" (default, TensorFlow's), "auto" ("lean" on a CPU
-            for a supernet that runs one path per step; "on" for mixed
-            choices, where every candidate runs, and wherever a GPU is
-            visible), "lean" (without the memory optimizer, remapper and
-            layout passes) or "off". On CPU, "lean" cuts a single-path
-            supernet's first step by about 17 %, its step time by about 9 %
-            and its peak memory by about 21 %, bit-reproducibly; "off" saves
-            about as much time for 1.3x the memory, and without constant
-            folding identical runs may differ in the last bits
-            (`kerasnas.supernet.graph`, which says why "auto" is not the
-            default yet).
+            scoring): "auto" (default: "lean" on a CPU for a supernet that
+            runs one path per step; "on" for mixed choices, where every
+            candidate runs, and wherever a GPU is visible), "on"
+            (TensorFlow's full optimizer), "lean" (without the memory
+            optimizer, remapper and layout passes) or "off". On CPU, "lean"
+            cuts a single-path supernet's first step by about 17 %, its step
+            time by about 9 % and its peak memory by about 21 %,
+            bit-reproducibly; "off" saves about as much time for 1.3x the
+            memory, and without constant folding identical runs may differ
+            in the last bits (`kerasnas.supernet.graph`).
 
     Example:
 
@@ -98,7 +97,7 @@ class Supernet(keras.Model):
         weight_decay=0.0,
         clip_norm=None,
         dtype_policy=None,
-        grappler="on",
+        grappler="auto",
         **kwargs,
     ):
         if isinstance(space, dict):
