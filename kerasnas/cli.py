@@ -87,7 +87,8 @@ def build_parser():
         description="Scores architectures on a supernet saved as .keras and compares the "
         "ranking with NAS-Bench-201 (and the parameter-count and FLOPs baselines). Writes "
         "ranking.csv, report.json, scatter.png and scores.csv to OUTPUT; a rerun skips the "
-        "architectures already in scores.csv.",
+        "architectures already in scores.csv when scores.json shows they were scored on the "
+        "same weights, images and settings (else it refuses: see --overwrite).",
     )
     rank.add_argument("--checkpoint", required=True, help="the supernet, a .keras file")
     rank.add_argument(
@@ -113,6 +114,11 @@ def build_parser():
     rank.add_argument("--bn-calibration-data", help="dataset name or .npz path to recalibrate BN on")
     rank.add_argument("--bn-calibration-steps", type=int, default=0, help="calibration batches")
     rank.add_argument("--output", required=True, help="the output directory")
+    rank.add_argument(
+        "--overwrite", action="store_true",
+        help="discard the scores already in OUTPUT (they are reused only when the "
+        "checkpoint's weights, the images and the settings are those that produced them)",
+    )
     compare = commands.add_parser(
         "compare", add_help=False,
         help="compare every method on NAS-Bench-201 (one budget, one report)",
@@ -180,10 +186,108 @@ def _search_parser(commands):
 
 
 
+# Errors a command reports in one line (the input, a file, the run's state),
+# with the exit status; anything else is a bug and keeps its traceback.
+_REPORTED = ((ValueError, 2), (OSError, 2), (FloatingPointError, 1))
+
+
 def main(argv=None):
-    """Runs the `kerasnas` command; returns the exit status (0)."""
+    """Runs the `kerasnas` command; returns the exit status.
+
+    Bad input, unusable files and a diverged run end in one line on
+    standard error, `kerasnas COMMAND: error: ...` naming the argument or
+    file, what was expected and what was received, with status 2 (1 for a
+    run whose loss diverged; 130 when interrupted); an output directory
+    the command created is removed again if nothing but a run's
+    configuration was written to it.
+    `KERASNAS_TRACEBACK=1` re-raises the error instead (for debugging)."""
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
+    prog = f"kerasnas {args.command}"
+    output = _output_argument(args, rest)
+    created = output is not None and not os.path.exists(output)
+    try:
+        if output is not None:
+            _check_output(output)
+        return _dispatch(parser, args, rest)
+    except KeyboardInterrupt:
+        _remove_if_empty(output, created)
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except tuple(kind for kind, _ in _REPORTED) as error:
+        _remove_if_empty(output, created)
+        if os.environ.get("KERASNAS_TRACEBACK"):
+            raise
+        print(f"{prog}: error: {_one_line(error)}", file=sys.stderr)
+        return next(status for kind, status in _REPORTED if isinstance(error, kind))
+
+
+def script(main_function):
+    """Runs a recipe script's `main` with the `kerasnas` command's error
+    reporting (one line, a non-zero exit status); exits the process."""
+    prog = os.path.basename(sys.argv[0])
+    try:
+        main_function()
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except tuple(kind for kind, _ in _REPORTED) as error:
+        if os.environ.get("KERASNAS_TRACEBACK"):
+            raise
+        print(f"{prog}: error: {_one_line(error)}", file=sys.stderr)
+        sys.exit(next(status for kind, status in _REPORTED if isinstance(error, kind)))
+    sys.exit(0)
+
+
+def _one_line(error):
+    text = " ".join(str(error).split()) or type(error).__name__
+    return f"{type(error).__name__}: {text}" if isinstance(error, OSError) else text
+
+
+def _output_argument(args, rest):
+    """The `--output` directory of the command, if it names one."""
+    output = getattr(args, "output", None)
+    if output is None:  # `train` and `compare` hand --output to the recipe
+        for k, item in enumerate(rest):
+            if item == "--output" and k + 1 < len(rest):
+                output = rest[k + 1]
+            elif item.startswith("--output="):
+                output = item.split("=", 1)[1]
+    if output is None or "--help" in rest or getattr(args, "help", False):
+        return None
+    return os.path.abspath(output)
+
+
+def _check_output(output):
+    """Refuses an `--output` that is a file or lies under one."""
+    path = output
+    while path and not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(
+            "Invalid value for argument `--output`. Expected a directory (new or "
+            f"existing). Received: {output!r} ("
+            + ("an existing file" if path == output else f"{path!r} is a file") + ")"
+        )
+
+
+def _remove_if_empty(output, created):
+    """Removes `output` if this command created it and wrote nothing there
+    but a run's `config.json` (a run that stopped before its first result:
+    nothing to resume)."""
+    if not created or output is None or not os.path.isdir(output):
+        return
+    if any(name != "config.json" for _, _, files in os.walk(output) for name in files):
+        return
+    import shutil
+
+    shutil.rmtree(output, ignore_errors=True)
+
+
+def _dispatch(parser, args, rest):
     if args.command == "train":
         train = parser.commands["train"]
         if args.recipe is None:
@@ -259,6 +363,7 @@ def rank_command(args, parser):
     from kerasnas.evaluation import format_report
     from kerasnas.evaluation import rank_and_report
     from kerasnas.recipes.common import load_supernet
+    from kerasnas.benchmarks import check_benchmark
 
     try:
         num = args.num_archs if args.num_archs == "all" else _int_argument("--num-archs", args.num_archs)
@@ -267,6 +372,7 @@ def rank_command(args, parser):
         steps = _calibration_steps(args)
         supernet = load_supernet(args.checkpoint)
         benchmark = NasBench201(args.benchmark, dataset=args.dataset)
+        check_benchmark(benchmark, supernet.space, "checkpoint")
         archs = sample_archs(benchmark, num, args.arch_seed)
         evaluation = nas_data.load(
             args.data, args.split, batch_size=args.batch_size,
@@ -276,10 +382,16 @@ def rank_command(args, parser):
         if steps:
             calibration = nas_data.load(
                 args.bn_calibration_data, "train", batch_size=args.batch_size, shuffle=True,
-                seed=0, image_size=_image_size(supernet, args.bn_calibration_data, args.image_size),
+                seed=0, image_size=_image_size(
+                    supernet, args.bn_calibration_data, args.image_size, "bn_calibration_data"
+                ),
             )
     except ValueError as error:
         parser.error(str(error))
+    described = {
+        "checkpoint": os.path.abspath(args.checkpoint), "data": str(args.data),
+        "split": args.split, "bn_calibration_data": args.bn_calibration_data,
+    }
     report = rank_and_report(
         supernet, benchmark, archs, evaluation, args.output,
         bn_calibration_data=calibration, bn_calibration_steps=steps,
@@ -287,6 +399,7 @@ def rank_command(args, parser):
         score=args.score,
         classes=None if args.classes == "none" else args.classes,
         scored_on={"split": args.split, "images": nas_data.info(args.data)["num_examples"][args.split]},
+        overwrite=args.overwrite, described=described,
     )
     print(f"Ranking of {report['n']} architectures by {args.score} on {args.data} "
           f"{args.split} ({report['scored_on']['images']} images), against NAS-Bench-201 "
@@ -334,7 +447,9 @@ def search_command(args, parser):
             calibration = search_common.calibration_data(
                 args.bn_calibration_data, args.batch_size, steps,
                 split=args.bn_calibration_split, seed=0,
-                image_size=_image_size(supernet, args.bn_calibration_data, args.image_size),
+                image_size=_image_size(
+                    supernet, args.bn_calibration_data, args.image_size, "bn_calibration_data"
+                ),
             )
         search_common.prepare_output(
             args.output, config, args.resume, args.overwrite,
@@ -377,10 +492,10 @@ def _calibration_steps(args):
     return steps
 
 
-def _image_size(supernet, data, image_size):
+def _image_size(supernet, data, image_size, argument="data"):
     from kerasnas.recipes.search_common import supernet_image_size
 
-    return supernet_image_size(supernet, data, image_size)
+    return supernet_image_size(supernet, data, image_size, argument, labels=argument == "data")
 
 
 def _resolve_export(args):
@@ -397,7 +512,9 @@ def _resolve_export(args):
     if steps:
         calibration = nas_data.load(
             args.bn_calibration_data, "train", batch_size=args.batch_size, shuffle=True,
-            seed=0, image_size=_image_size(supernet, args.bn_calibration_data, args.image_size),
+            seed=0, image_size=_image_size(
+                supernet, args.bn_calibration_data, args.image_size, "bn_calibration_data"
+            ),
         )
     return supernet, arch, calibration
 

@@ -9,7 +9,8 @@ A thin script over `kerasnas.recipes.mobilenet_dcnas` (also available as
     python recipes/mobilenet_dcnas.py --preset paper --help
 """
 
+from kerasnas.cli import script
 from kerasnas.recipes.mobilenet_dcnas import main
 
 if __name__ == "__main__":
-    main()
+    script(main)

@@ -10,7 +10,8 @@ with kerasnas installed or on `PYTHONPATH`:
     python recipes/mobilenet_search.py --help
 """
 
+from kerasnas.cli import script
 from kerasnas.recipes.mobilenet_search import main
 
 if __name__ == "__main__":
-    main()
+    script(main)

@@ -10,7 +10,8 @@ A thin script over `kerasnas.recipes.nb201_compare` (also available as
     python recipes/nb201_compare.py --help
 """
 
+from kerasnas.cli import script
 from kerasnas.recipes.nb201_compare import main
 
 if __name__ == "__main__":
-    main()
+    script(main)

@@ -9,7 +9,8 @@ A thin script over `kerasnas.recipes.nb201_darts_pt` (also available as
     python recipes/nb201_darts_pt.py --help
 """
 
+from kerasnas.cli import script
 from kerasnas.recipes.nb201_darts_pt import main
 
 if __name__ == "__main__":
-    main()
+    script(main)

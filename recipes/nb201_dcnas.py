@@ -11,7 +11,8 @@ A thin script over `kerasnas.recipes.nb201_dcnas` (also available as
     python recipes/nb201_dcnas.py --help
 """
 
+from kerasnas.cli import script
 from kerasnas.recipes.nb201_dcnas import main
 
 if __name__ == "__main__":
-    main()
+    script(main)

@@ -9,7 +9,8 @@ A thin script over `kerasnas.recipes.nb201_gmnas` (also available as
     python recipes/nb201_gmnas.py --help
 """
 
+from kerasnas.cli import script
 from kerasnas.recipes.nb201_gmnas import main
 
 if __name__ == "__main__":
-    main()
+    script(main)

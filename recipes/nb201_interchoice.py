@@ -10,7 +10,8 @@ A thin script over `kerasnas.recipes.nb201_interchoice` (also available as
     python recipes/nb201_interchoice.py --help
 """
 
+from kerasnas.cli import script
 from kerasnas.recipes.nb201_interchoice import main
 
 if __name__ == "__main__":
-    main()
+    script(main)

@@ -8,7 +8,8 @@ A thin script over `kerasnas.recipes.nb201_pada` (also available as
     python recipes/nb201_pada.py --help
 """
 
+from kerasnas.cli import script
 from kerasnas.recipes.nb201_pada import main
 
 if __name__ == "__main__":
-    main()
+    script(main)

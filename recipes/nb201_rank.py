@@ -9,7 +9,8 @@ kerasnas installed or on `PYTHONPATH`:
     python recipes/nb201_rank.py --help
 """
 
+from kerasnas.cli import script
 from kerasnas.recipes.nb201_rank import main
 
 if __name__ == "__main__":
-    main()
+    script(main)

@@ -10,7 +10,8 @@ kerasnas installed or on `PYTHONPATH`:
     python recipes/nb201_search.py --help
 """
 
+from kerasnas.cli import script
 from kerasnas.recipes.nb201_search import main
 
 if __name__ == "__main__":
-    main()
+    script(main)

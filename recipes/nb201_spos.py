@@ -10,7 +10,8 @@ root, with kerasnas installed or on `PYTHONPATH`:
     python recipes/nb201_spos.py --help
 """
 
+from kerasnas.cli import script
 from kerasnas.recipes.nb201_spos import main
 
 if __name__ == "__main__":
-    main()
+    script(main)

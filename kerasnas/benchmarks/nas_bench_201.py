@@ -173,12 +173,21 @@ class NasBench201:
             )
 
     # === Loading ===
-    def _set_archs(self, strings):
+    def _set_archs(self, strings, expected=None):
         """Orders the architectures (the space's enumeration order) and
-        allocates the table, every row not yet loaded."""
+        allocates the table, every row not yet loaded; with `expected` (the
+        message of a file's format), a key that is not an architecture
+        string is refused with it."""
         arch_of = {}
         for string in strings:
-            arch_of[string] = self.space.from_string(string)
+            try:
+                arch_of[string] = self.space.from_string(string)
+            except ValueError:
+                if expected is None:
+                    raise
+                raise ValueError(
+                    f"{expected} (the key {string!r} is not a NAS-Bench-201 architecture string)"
+                ) from None
         order = sorted(arch_of, key=lambda s: self.space.encode(arch_of[s]))
         self._archs = tuple(order)
         self._row = {s: i for i, s in enumerate(order)}
@@ -187,21 +196,26 @@ class NasBench201:
         return arch_of
 
     def _read_json(self, path):
-        expected = [name for name, file in JSON_FILES.items() if file == os.path.basename(path)]
-        if expected and expected[0] != self.dataset:
+        holds = [name for name, file in JSON_FILES.items() if file == os.path.basename(path)]
+        if holds and holds[0] != self.dataset:
             raise ValueError(
                 f"Invalid value for argument `dataset`. The file {path!r} holds "
-                f"the {expected[0]!r} table. Received: dataset={self.dataset!r}"
+                f"the {holds[0]!r} table. Received: dataset={self.dataset!r}"
             )
-        with open(path) as f:
-            table = json.load(f)
+        expected = (
+            "Invalid value for argument `source`. Expected a JSON object "
+            '{arch_string: {"val_acc_200": float, "test_acc_200": float}}. '
+            f"Received: source={path!r}"
+        )
+        try:
+            with open(path, encoding="utf-8") as f:
+                table = json.load(f)
+        except (UnicodeDecodeError, ValueError) as error:  # JSONDecodeError too
+            raise ValueError(f"{expected} (not UTF-8 JSON: {error})") from None
         if not isinstance(table, dict) or not table:
-            raise ValueError(
-                "Invalid value for argument `source`. Expected a JSON object "
-                '{arch_string: {"val_acc_200": float, "test_acc_200": float}}. '
-                f"Received: source={path!r}"
-            )
-        arch_of = self._set_archs(table)
+            what = "an empty object" if isinstance(table, dict) else f"a JSON {type(table).__name__}"
+            raise ValueError(f"{expected} ({what})")
+        arch_of = self._set_archs(table, expected)
         for string, entry in table.items():
             try:
                 val, test = float(entry["val_acc_200"]), float(entry["test_acc_200"])

@@ -1,4 +1,5 @@
-"""Fixed, seeded samples of architectures for ranking experiments."""
+"""Fixed, seeded samples of architectures for ranking experiments, and the
+check that a benchmark covers a supernet's space."""
 
 import numpy as np
 
@@ -51,3 +52,20 @@ def sample_archs(bench_or_space, num=None, seed=0):
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     order = rng.permutation(len(population))[: int(num)]
     return [population[i] for i in order]
+
+
+def check_benchmark(benchmark, space, argument="benchmark"):
+    """Raises a ValueError (naming `argument`) unless `benchmark` (or None)
+    covers `space`: a supernet of another space cannot be ranked or searched
+    against it."""
+    if benchmark is not None and getattr(benchmark, "space", None) is not None:
+        if getattr(space, "choices", None) != benchmark.space.choices:
+            if argument == "benchmark":
+                raise ValueError(
+                    "Invalid value for argument `benchmark`. Expected the ground truth of "
+                    f"the supernet's space {space!r}. Received: a benchmark of {benchmark.space!r}"
+                )
+            raise ValueError(
+                f"Invalid value for argument `{argument}`. Expected a supernet of the "
+                f"benchmark's space {benchmark.space!r}. Received: a supernet of {space!r}"
+            )

@@ -13,7 +13,13 @@ Sources:
   `load` streams them from TFDS' files (nothing is held in memory beyond the
   shuffle buffer); `load_arrays` reads a split into NumPy.
 - A path to a `.npz` file with keys `x_train`, `y_train`, `x_test`, `y_test`
-  (images `(n, h, w[, c])`, uint8 in [0, 255] or float in [0, 1]).
+  (images `(n, h, w[, c])`, uint8 in [0, 255] or float in [0, 1]) and,
+  optionally, `label_names` (one per class) or `num_classes`. The file is
+  checked when it is first read: images numeric, finite and in range, one
+  label per image, every label an integer in [0, number of classes). The
+  number of classes is the declared one, else `max(label) + 1` provided
+  every class below it has an example (a stray label is refused, not taken
+  for a new class).
 
 Labels and indices are int64. Images are float32, channels last.
 """
@@ -21,6 +27,7 @@ Labels and indices are int64. Images are float32, channels last.
 import functools
 import json
 import os
+import zipfile
 
 import numpy as np
 import tensorflow as tf
@@ -108,19 +115,243 @@ def _check_split(split, allowed=SPLITS):
         raise _error("split", f"one of {allowed}", split)
 
 
+def _npz_error(path, expected, problem):
+    return ValueError(
+        f"Invalid value for argument `name_or_path`. Expected {expected}. "
+        f"Received: name_or_path={str(path)!r} ({problem})"
+    )
+
+
+_NPZ_EXPECTED = (
+    f"an .npz file written by numpy.savez with keys {_NPZ_KEYS} (images "
+    "(n, height, width[, channels]), uint8 in [0, 255] or float in [0, 1]; "
+    "integer labels (n,)) and optionally `label_names` or `num_classes`"
+)
+
+
+def _open_npz(path):
+    """`numpy.load` of an `.npz` file; a file that is not one is refused by
+    name (never numpy's advice to allow pickles)."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if not head.startswith(b"PK"):  # every zip archive does
+        what = "an empty file" if not head else f"its first bytes are {head!r}"
+        raise _npz_error(path, _NPZ_EXPECTED, f"not a zip archive: {what}")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise _npz_error(path, _NPZ_EXPECTED, f"not a readable .npz archive: {error}") from None
+
+
+def _npz_array(archive, path, key):
+    try:
+        return archive[key]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        # Object arrays (pickles) and truncated members.
+        raise _npz_error(path, _NPZ_EXPECTED, f"key {key!r} cannot be read: {error}") from None
+
+
 def _read_npz(path, split):
-    with np.load(path, allow_pickle=False) as data:
-        missing = [key for key in _NPZ_KEYS if key not in data.files]
+    """The images and labels of `split`, checked against the whole file
+    (`_npz_meta`): a bad file is refused whichever split is read."""
+    meta = _npz_meta(path, *_stat(path))
+    with _open_npz(path) as archive:
+        x = _npz_array(archive, path, f"x_{split}")
+        y = _npz_array(archive, path, f"y_{split}")
+    return _checked_images(x, path, split, meta), _checked_labels(y, path, split, meta, len(x))
+
+
+def _stat(path):
+    status = os.stat(path)
+    return status.st_mtime_ns, status.st_size
+
+
+@functools.lru_cache(maxsize=32)
+def _npz_meta(path, mtime_ns, size):
+    """Checks a whole `.npz` file once per version of it (keyed by its
+    modification time and size); returns `{"num_classes", "classes_from",
+    "image_shape"}`.
+
+    Raises:
+        ValueError naming the file, the key and, for labels and pixels, the
+        first offending index and value.
+    """
+    del mtime_ns, size  # the cache key
+    with _open_npz(path) as archive:
+        missing = [key for key in _NPZ_KEYS if key not in archive.files]
         if missing:
             raise _error(
                 "name_or_path",
                 f"an .npz file with keys {_NPZ_KEYS} (missing {missing})",
                 path,
             )
-        x, y = data[f"x_{split}"], data[f"y_{split}"]
+        arrays = {key: _npz_array(archive, path, key) for key in _NPZ_KEYS}
+        declared = _declared_classes(archive, path)
+    meta = {"image_shape": None}
+    for split in ("train", "test"):
+        x = _checked_images(arrays[f"x_{split}"], path, split, meta)
+        shape = tuple(x.shape[1:]) if x.ndim == 4 else tuple(x.shape[1:]) + (1,)
+        if len(x) and meta["image_shape"] not in (None, shape):
+            raise _npz_error(
+                path, "x_train and x_test images of one shape",
+                f"x_train images are {meta['image_shape']}, x_test images {shape}",
+            )
+        if len(x):
+            meta["image_shape"] = shape
+    labels = {
+        split: _integer_labels(arrays[f"y_{split}"], path, split, len(arrays[f"x_{split}"]))
+        for split in ("train", "test")
+    }
+    if declared is not None:
+        meta["num_classes"], meta["classes_from"] = declared
+    else:
+        meta["num_classes"], meta["classes_from"] = _inferred_classes(labels, path), "labels"
+    for split, y in labels.items():
+        _check_label_range(y, path, split, meta)
+    if meta["image_shape"] is None:
+        raise _npz_error(path, _NPZ_EXPECTED, "x_train and x_test hold no images")
+    return meta
+
+
+def _declared_classes(archive, path):
+    """`(count, "label_names" | "num_classes")` the file declares, or None."""
+    if "label_names" in archive.files:
+        names = _npz_array(archive, path, "label_names")
+        if names.ndim != 1 or not len(names):
+            raise _npz_error(
+                path, "`label_names` a non-empty 1-D array of class names",
+                f"label_names of shape {names.shape}",
+            )
+        return len(names), "label_names"
+    if "num_classes" in archive.files:
+        value = _npz_array(archive, path, "num_classes")
+        if value.shape != () or value.dtype.kind not in "iu" or int(value) < 1:
+            raise _npz_error(
+                path, "`num_classes` a positive integer scalar",
+                f"num_classes={value!r}",
+            )
+        return int(value), "num_classes"
+    return None
+
+
+def _checked_images(x, path, split, meta):
+    """Integer images in [0, 255] become uint8; float images must be finite
+    and in [0, 1]; anything else is refused."""
+    key = f"x_{split}"
+    if x.ndim not in (3, 4):
+        raise _npz_error(
+            path, f"`{key}` of shape (n, height, width) or (n, height, width, channels)",
+            f"{key} of shape {x.shape}",
+        )
+    kind = x.dtype.kind
+    if kind in "iu" and x.dtype != np.uint8:
+        if x.size and (x.min() < 0 or x.max() > 255):
+            flat = int(np.flatnonzero((x < 0) | (x > 255))[0])
+            raise _npz_error(
+                path, f"`{key}` integer pixels in [0, 255]",
+                f"{key} holds {x.flat[flat]} at flat index {flat}",
+            )
+        x = x.astype(np.uint8)
+    elif kind == "f":
+        finite = np.isfinite(x)
+        if not finite.all():
+            image = int(np.argwhere(~finite)[0][0])
+            raise _npz_error(
+                path, f"`{key}` finite pixels",
+                f"image {image} of {key} holds {x[image][~finite[image]].flat[0]}",
+            )
+        if x.size and (x.min() < 0.0 or x.max() > 1.0):
+            image = int(np.argwhere((x < 0.0) | (x > 1.0))[0][0])
+            raise _npz_error(
+                path, f"`{key}` float pixels in [0, 1] (or uint8 in [0, 255])",
+                f"image {image} of {key} has values in [{x[image].min():g}, "
+                f"{x[image].max():g}]",
+            )
+    elif x.dtype != np.uint8:
+        raise _npz_error(
+            path, f"`{key}` numeric images (uint8 or float)", f"{key} of dtype {x.dtype}"
+        )
     if x.ndim == 3:
         x = x[..., None]
-    return x, y
+    return x
+
+
+def _integer_labels(y, path, split, count):
+    key = f"y_{split}"
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise _npz_error(
+            path, f"`{key}` class indices of shape (n,) (not one-hot)", f"{key} of shape {y.shape}"
+        )
+    if len(y) != count:
+        raise _npz_error(
+            path, f"one label per image in `{key}`",
+            f"{count} images in x_{split}, {len(y)} labels in {key}",
+        )
+    if y.dtype.kind == "f":
+        bad = ~np.isfinite(y) | (y != np.round(y))
+        if bad.any():
+            index = int(np.flatnonzero(bad)[0])
+            raise _npz_error(path, f"`{key}` integer class indices", f"{key}[{index}] = {y[index]!r}")
+    elif y.dtype.kind not in "iu":
+        raise _npz_error(
+            path, f"`{key}` integer class indices", f"{key} of dtype {y.dtype}"
+        )
+    return y.astype("int64")
+
+
+def _inferred_classes(labels, path):
+    """`max(label) + 1`, refused where classes below it have no example (a
+    stray label would otherwise add classes)."""
+    every = np.concatenate(list(labels.values()))
+    if not every.size:
+        raise _npz_error(path, _NPZ_EXPECTED, "y_train and y_test hold no labels")
+    if every.min() < 0:
+        return 1  # _check_label_range names the negative label
+    count = int(every.max()) + 1
+    seen = np.bincount(every, minlength=count)
+    empty = np.flatnonzero(seen == 0)
+    if empty.size:
+        split, index = next(
+            (s, int(np.flatnonzero(y == count - 1)[0]))
+            for s, y in labels.items() if (y == count - 1).any()
+        )
+        raise _npz_error(
+            path, "labels 0..n-1 with an example of every class, or the class count "
+            "declared in the file (`label_names` or `num_classes`)",
+            f"y_{split}[{index}] = {count - 1} makes {count} classes, but {empty.size} of "
+            f"them have no example ({_ranges(empty)})",
+        )
+    return count
+
+
+def _ranges(values):
+    parts, start = [], None
+    for k, v in enumerate(values):
+        if start is None:
+            start = v
+        if k + 1 == len(values) or values[k + 1] != v + 1:
+            parts.append(str(start) if start == v else f"{start}..{v}")
+            start = None
+    return ", ".join(parts[:5]) + (", ..." if len(parts) > 5 else "")
+
+
+def _check_label_range(y, path, split, meta):
+    classes = meta["num_classes"]
+    bad = (y < 0) | (y >= classes)
+    if bad.any():
+        index = int(np.flatnonzero(bad)[0])
+        raise _npz_error(
+            path, f"labels in [0, {classes}) ({classes} classes, from "
+            f"{meta['classes_from']})", f"y_{split}[{index}] = {y[index]}",
+        )
+
+
+def _checked_labels(y, path, split, meta, count):
+    y = _integer_labels(y, path, split, count)
+    _check_label_range(y, path, split, meta)
+    return y
 
 
 def _digits(split):
@@ -223,7 +454,10 @@ def info(name_or_path, data_dir=None):
     else:
         x_train, y_train = load_arrays(name_or_path, "train")
         _, y_test = load_arrays(name_or_path, "test")
-        classes = int(max(y_train.max(initial=-1), y_test.max(initial=-1)) + 1)
+        if kind == "npz":  # the count the file declares, or its checked labels'
+            classes = _npz_meta(path, *_stat(path))["num_classes"]
+        else:
+            classes = int(max(y_train.max(initial=-1), y_test.max(initial=-1)) + 1)
         shape, sizes = tuple(x_train.shape[1:]), {
             "train": len(y_train),
             "test": len(y_test),

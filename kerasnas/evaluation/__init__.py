@@ -4,6 +4,8 @@ from kerasnas.evaluation.ranking import ArchitectureScorer
 from kerasnas.evaluation.ranking import rank_architectures
 from kerasnas.evaluation.ranking import ranking_seconds
 from kerasnas.evaluation.ranking import read_results
+from kerasnas.evaluation.ranking import record_path
+from kerasnas.evaluation.ranking import scoring_record
 from kerasnas.evaluation.callbacks import GradientVarianceMonitor
 from kerasnas.evaluation.callbacks import RankingMonitor
 from kerasnas.evaluation.metrics import average_curves

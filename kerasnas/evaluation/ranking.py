@@ -1,6 +1,7 @@
 """Scoring many architectures on one trained supernet."""
 
 import csv
+import hashlib
 import json
 import os
 
@@ -9,6 +10,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from kerasnas.callbacks.epoch_checkpoint import atomic_write
 from kerasnas.ops.policy import policy_name
 from kerasnas.timing import running_time
 
@@ -47,6 +49,8 @@ def rank_architectures(
     score="accuracy",
     classes="exact",
     dtype_policy=None,
+    overwrite=False,
+    described=None,
 ):
     """Top-1 accuracy (or another `score`) of every architecture in `archs`
     with the supernet's weights: the supernet's predicted ranking.
@@ -67,7 +71,13 @@ def rank_architectures(
     files from before that column are still read), every result is
     appended as soon as it is computed, and architectures already in the
     file are not scored again: a run killed half way and started again ends
-    with the file an uninterrupted run writes. Under a
+    with the file an uninterrupted run writes. Those scores are reused only
+    when they were computed on the same weights, images, calibration and
+    settings: a record of what produced them is written beside the file
+    (`scoring_record`, `<results_path stem>.json`) and a file whose record
+    differs (or that has none) is refused with a ValueError naming what
+    changed, unless `overwrite=True` discards it. Non-finite scores are
+    never written. Under a
     `tf.distribute` strategy (the supernet built in its scope) the batches
     are split across replicas.
 
@@ -101,6 +111,12 @@ def rank_architectures(
             convolutions in bfloat16); the supernet itself is untouched.
             `tools/bench_rank.py --dtype-policy` measures the speed and the
             Kendall tau between the two dtypes' scores.
+        overwrite: discard the scores already in `results_path` (and their
+            record) instead of reusing them.
+        described: optional JSON-able dict naming the inputs for people
+            (e.g. `{"checkpoint": path, "data": name, "split": "test"}`):
+            kept in the record and quoted when a file is refused, never
+            compared.
 
     Returns:
         numpy float array, the score of each architecture, in the order of
@@ -118,14 +134,20 @@ def rank_architectures(
             "architecture. Received: archs=[]"
         )
     keys = [arch_key(space, a) for a in archs]
-    done = _read_results(results_path) if results_path else {}
+    scorer = ArchitectureScorer(
+        supernet, data, bn_calibration_data, bn_calibration_steps, dtype_policy=dtype_policy
+    )
+    done = {}
+    if results_path:
+        record = scoring_record(
+            few_shot or supernet, scorer, classes=classes, dtype_policy=dtype_policy,
+            described=described,
+        )
+        done = _reusable_results(results_path, record, overwrite)
     todo = [i for i, k in enumerate(keys) if k not in done]
     if few_shot is not None:  # leaf by leaf: each leaf's state loaded once
         todo = [i for group in few_shot.group_by_leaf([archs[i] for i in todo]).values() for i in (todo[j] for j in group)]
     groups = _classes(space, archs, keys, todo, done, classes, few_shot)
-    scorer = ArchitectureScorer(
-        supernet, data, bn_calibration_data, bn_calibration_steps, dtype_policy=dtype_policy
-    )
     progress = keras.utils.Progbar(len(archs), unit_name="arch") if verbose else None
     count = len(archs) - len(todo)
     if progress is not None and count:
@@ -144,9 +166,10 @@ def rank_architectures(
                             scorer.sync()  # a twin takes the new leaf's weights
                     known = scorer.score(archs[members[0]])
                     seconds = running_time() - start
+                finite = bool(np.all(np.isfinite(known)))
                 for n, i in enumerate(members):
                     done[keys[i]] = known
-                    if writer is not None:
+                    if writer is not None and finite:  # a NaN is scored again
                         writer.append(keys[i], *known, seconds=seconds if n == 0 else 0.0)
                 count += len(members)
                 if progress is not None:
@@ -237,6 +260,8 @@ class ArchitectureScorer:
         self.twin = _twin(supernet, dtype_policy)
         self.strategy = supernet.distribute_strategy
         self.replicas = self.strategy.num_replicas_in_sync
+        # SHA-256 of the batches read (values, dtypes, batch shapes), by role.
+        self.fingerprints = {"data": None, "calibration": None}
         self.batches = self._materialize(data)
         if not self.batches:
             raise ValueError(
@@ -246,7 +271,7 @@ class ArchitectureScorer:
         self.calibration = []
         self.bns = self.model._tracking_batch_norms() if steps else []
         if self.bns:
-            self.calibration = self._materialize(bn_calibration_data.take(steps))
+            self.calibration = self._materialize(bn_calibration_data.take(steps), "calibration")
             if len(self.calibration) < steps:
                 raise ValueError(
                     "Invalid value for argument `bn_calibration_data`. Expected "
@@ -256,12 +281,19 @@ class ArchitectureScorer:
         self._eval_function = None
         self._saved = None
 
-    def _materialize(self, dataset):
+    def _materialize(self, dataset, name="data"):
         def strip(*batch):
             x, y = batch[0], batch[1]
             return x, y
 
         dataset = dataset.map(strip)
+        digest = hashlib.sha256()
+        for x, y in dataset:  # what is scored, batch by batch
+            for value in (x, y):
+                value = np.ascontiguousarray(value.numpy())
+                digest.update(f"{value.dtype}:{value.shape};".encode())
+                digest.update(value.tobytes())
+        self.fingerprints[name] = digest.hexdigest()
         if self.replicas > 1:
             dataset = self.strategy.experimental_distribute_dataset(dataset)
         return list(dataset)
@@ -369,6 +401,86 @@ def check_finite_weights(supernet):
             "architecture would score NaN. Restore a checkpoint from before the "
             "divergence (training stops at the first non-finite loss and keeps it)."
         )
+
+
+def scoring_record(supernet, scorer, classes="exact", dtype_policy=None, described=None):
+    """What produced a file of scores: the fingerprints of the weights
+    (`Supernet.fingerprint`), of the evaluation and calibration batches
+    (values and batch shapes: source, split, image size, normalisation and
+    batch size all change them), the number of calibration batches, the
+    scoring dtype and equivalence classes; `described` is kept for
+    people and never compared."""
+    return {
+        "format": _RECORD_FORMAT,
+        "weights": supernet.fingerprint(),
+        "data": scorer.fingerprints["data"],
+        "calibration": scorer.fingerprints["calibration"],
+        "bn_calibration_steps": len(scorer.calibration),
+        "dtype_policy": policy_name(dtype_policy),
+        "classes": classes,
+        "described": dict(described or {}),
+    }
+
+
+_RECORD_FORMAT = 1
+_COMPARED = ("format", "weights", "data", "calibration", "bn_calibration_steps", "dtype_policy", "classes")
+
+
+def record_path(results_path):
+    """The record of a results file: `scores.csv` -> `scores.json`."""
+    root, _ = os.path.splitext(os.fspath(results_path))
+    return root + ".json"
+
+
+def _reusable_results(results_path, record, overwrite):
+    """The results of `results_path` that `record` may reuse (all or none),
+    after writing the record of a new file; ValueError when the file's own
+    record differs or is missing, unless `overwrite`."""
+    results_path, meta = os.fspath(results_path), record_path(results_path)
+    if overwrite:
+        for path in (results_path, meta):
+            if os.path.exists(path):
+                os.remove(path)
+    done = _read_results(results_path)
+    saved = None
+    if os.path.exists(meta):
+        try:
+            with open(meta) as f:
+                saved = json.load(f)
+        except ValueError:
+            saved = {"format": "unreadable"}
+    if done and saved is None:
+        raise ValueError(
+            f"Cannot reuse the {len(done)} scores in {results_path}: nothing records what "
+            "produced them (no record beside them, e.g. written by an older kerasnas). "
+            "Rank into another output, or discard them (overwrite=True; `kerasnas rank "
+            "--overwrite`)."
+        )
+    if saved is not None:
+        changed = [key for key in _COMPARED if saved.get(key) != record.get(key)]
+        if changed and (done or saved.get("format") != _RECORD_FORMAT):
+            was = saved.get("described") or {}
+            raise ValueError(
+                f"Cannot reuse the {len(done)} scores in {results_path}: they were computed "
+                f"with other {', '.join(_WHAT[k] for k in changed)}"
+                + (f" (recorded: {json.dumps(was, sort_keys=True)})" if was else "")
+                + ". Rank into another output, or discard them (overwrite=True; "
+                "`kerasnas rank --overwrite`)."
+            )
+    if saved != record:  # a new file, or the same inputs described anew
+        directory = os.path.dirname(os.path.abspath(meta))
+        os.makedirs(directory, exist_ok=True)
+        text = json.dumps(record, indent=1, sort_keys=True) + "\n"
+        atomic_write(meta, lambda f: f.write(text.encode()))
+    return done
+
+
+_WHAT = {
+    "format": "record format", "weights": "weights (checkpoint)",
+    "data": "evaluation images (data, split, image size or batch size)",
+    "calibration": "BN calibration images", "bn_calibration_steps": "BN calibration steps",
+    "dtype_policy": "scoring dtype policy", "classes": "equivalence classes",
+}
 
 
 def read_results(path):

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
+from kerasnas.benchmarks import check_benchmark
 from kerasnas.evaluation import metrics
 from kerasnas.evaluation import plots
 from kerasnas.evaluation.ranking import rank_architectures
+from kerasnas.evaluation.ranking import record_path
 
 
 def rank_and_report(
@@ -27,11 +29,15 @@ def rank_and_report(
     scored_on=None,
     classes="exact",
     dtype_policy=None,
+    overwrite=False,
+    described=None,
 ):
     """Scores `archs` on `supernet`, compares with `benchmark`, writes files.
 
     Every result is appended to `output/scores.csv` as it is computed (a
-    rerun resumes, see `rank_architectures`). The report compares the
+    rerun resumes, see `rank_architectures`, when the weights, images and
+    settings are those that produced them: `scores.json` records them, and
+    `report.json` holds that record under `"scored_with"`). The report compares the
     supernet's ranking with the truth and, next to it, the training-free
     baselines of the benchmark (parameter count and FLOPs of each network):
     on NAS-Bench-201 they are strong, so a supernet's ranking means
@@ -64,10 +70,13 @@ def rank_and_report(
             `rank_architectures`); recorded in the report.
         dtype_policy: the dtype policy of the scoring (None: the
             supernet's), see `rank_architectures`; recorded in the report.
+        overwrite, described: see `rank_architectures` (discard the scores
+            in `output`; the inputs named for people, e.g. the checkpoint).
 
     Returns:
         The report dict (as in `report.json`).
     """
+    check_benchmark(benchmark, supernet.space, "supernet")  # before anything is written
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     space = supernet.space
@@ -82,6 +91,8 @@ def rank_and_report(
         score=score,
         classes=classes,
         dtype_policy=dtype_policy,
+        overwrite=overwrite,
+        described=described,
     ) * (100.0 if score == "accuracy" else 1.0)
     baselines = {name: benchmark.table(strings, name) for name in ("params", "flops")}
     report = metrics.ranking_report(predicted, true, baselines=baselines)
@@ -93,6 +104,7 @@ def rank_and_report(
     report["score_dtype_policy"] = dtype_policy
     if scored_on is not None:
         report["scored_on"] = dict(scored_on)
+    report["scored_with"] = json.loads(Path(record_path(output / "scores.csv")).read_text())
     with open(output / "ranking.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["arch", "predicted", "true", "params", "flops"])

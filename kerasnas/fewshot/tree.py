@@ -2,6 +2,7 @@
 generation by generation and split by gradient matching (GM-NAS), the
 exhaustive one-option-per-child split (few-shot NAS) or a random split."""
 
+import hashlib
 import json
 import os
 import shutil
@@ -503,6 +504,20 @@ class FewShotSupernet:
         with open(files[1]) as f:
             options = json.load(f)
         return cls(supernet, directory, **options)
+
+    def fingerprint(self):
+        """A SHA-256 hex digest of the tree and of every leaf's latest
+        state (its checkpoint file): equal fingerprints score every
+        architecture alike (see `Supernet.fingerprint`)."""
+        digest = hashlib.sha256(self.tree.to_json().encode())
+        for leaf in self.tree.leaves():
+            path = latest_checkpoint(self._checkpoints(leaf["id"]))
+            digest.update(f"{leaf['id']}:".encode())
+            if path is not None:
+                with open(path, "rb") as f:
+                    for block in iter(lambda: f.read(1 << 20), b""):
+                        digest.update(block)
+        return digest.hexdigest()
 
     # === Using the tree ===
     @property

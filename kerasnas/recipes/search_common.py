@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kerasnas.benchmarks import check_benchmark
 from kerasnas.recipes.common import check_same_config
 from kerasnas.recipes.common import write_json
 from kerasnas.timing import running_time
@@ -310,16 +311,6 @@ def run(config, output, build_space, resume=False, overwrite=False, verbose=2, t
     )
 
 
-def check_benchmark(benchmark, space):
-    """Raises a ValueError unless `benchmark` (or None) covers `space`."""
-    if benchmark is not None and getattr(benchmark, "space", None) is not None:
-        if benchmark.space.choices != space.choices:
-            raise ValueError(
-                "Invalid value for argument `benchmark`. Expected the ground truth of "
-                f"the supernet's space {space!r}. Received: a benchmark of {benchmark.space!r}"
-            )
-
-
 def load_benchmark(config):
     """The `kerasnas.benchmarks.NasBench201` of `config["benchmark"]`, or None."""
     if not config.get("benchmark"):
@@ -329,13 +320,35 @@ def load_benchmark(config):
     return NasBench201(config["benchmark"], dataset=config.get("benchmark_dataset", "cifar10"))
 
 
-def supernet_image_size(supernet, data, image_size=None):
-    """`image_size`, or the supernet's input size when `data`'s differs."""
+def supernet_image_size(supernet, data, image_size=None, argument="data", labels=True):
+    """`image_size`, or the supernet's input size when `data`'s differs.
+
+    Raises:
+        ValueError (naming `argument`) when `data` cannot go through the
+        supernet: its images have another number of channels, or (when its
+        `labels` are used) it has more classes than the supernet's
+        classifier has outputs.
+    """
     from kerasnas import data as nas_data
 
-    input_shape = getattr(supernet.space, "input_shape", None)
+    space = supernet.space
+    input_shape = getattr(space, "input_shape", None)
+    described = nas_data.info(data)
+    native = described["image_shape"]
+    if input_shape is not None and native is not None and native[-1] != input_shape[-1]:
+        raise ValueError(
+            f"Invalid value for argument `--{argument.replace('_', '-')}`. Expected images "
+            f"with {input_shape[-1]} channels (the supernet's input is "
+            f"{tuple(input_shape)}). Received: {data!r}, images of shape {tuple(native)}"
+        )
+    classes = getattr(space, "num_classes", None)
+    if labels and classes is not None and described["num_classes"] > classes:
+        raise ValueError(
+            f"Invalid value for argument `--{argument.replace('_', '-')}`. Expected at most "
+            f"{classes} classes (the supernet's classifier has {classes} outputs). "
+            f"Received: {data!r}, {described['num_classes']} classes"
+        )
     if image_size is None and input_shape is not None:
-        native = nas_data.info(data)["image_shape"]
         if tuple(native[:2]) != tuple(input_shape[:2]):
             image_size = input_shape[0]
     return image_size

@@ -1,6 +1,8 @@
 """The weight-sharing supernet: a `keras.Model` trained SPOS-style by `fit`."""
 
 import contextlib
+import hashlib
+
 import numpy as np
 import keras
 import tensorflow as tf
@@ -762,6 +764,23 @@ class Supernet(keras.Model):
             if saved is not None:
                 for variable, value in zip(statistics, saved):
                     variable.assign(value)
+
+    def fingerprint(self):
+        """A SHA-256 hex digest of everything that scores an architecture:
+        every variable's value (weights, BN statistics, α, masks; in order,
+        names aside: they vary between processes) except the
+        path `set_path` writes and the random streams' states. Two supernets
+        with equal fingerprints score every architecture alike; cached
+        scores record it (`kerasnas.evaluation.rank_architectures`)."""
+        skip = {id(v) for v in self.path_variables()}
+        digest = hashlib.sha256()
+        for variable in self.variables:
+            if id(variable) in skip or variable.path.endswith("seed_generator_state"):
+                continue
+            value = np.ascontiguousarray(ops.convert_to_numpy(variable))
+            digest.update(f"{value.dtype}:{value.shape};".encode())
+            digest.update(value.tobytes())
+        return digest.hexdigest()
 
     # === Children ===
     def extract(

@@ -164,6 +164,7 @@ def test_equivalence_classes_score_once_and_equal_every_member(trained, tmp_path
     assert scored == [] and again[0] == merged[0]
     partial = tmp_path / "partial.csv"
     partial.write_text(f"arch,accuracy,loss\n{family[1]},0.5,1.25\n")
+    (tmp_path / "partial.json").write_text((tmp_path / "s.json").read_text())  # same inputs
     again = kerasnas.evaluation.rank_architectures(
         supernet, [family[1], family[2]], data, results_path=partial, **kwargs)
     assert scored == [] and list(again) == [0.5, 0.5]
@@ -207,3 +208,73 @@ def test_bfloat16_scoring_matches_float32_and_leaves_the_supernet_alone(trained)
     assert ranking.ArchitectureScorer(supernet, data, dtype_policy="float32").twin is None
     with pytest.raises(ValueError, match="dtype_policy"):
         ranking.ArchitectureScorer(supernet, data, dtype_policy="int3")
+
+
+def test_cached_scores_are_reused_only_for_the_inputs_that_produced_them(trained, tmp_path, monkeypatch):
+    # Issue #33: scores.csv was reused by architecture alone, so a rerun on
+    # other data or another checkpoint reported the old scores.
+    supernet, data, archs = trained
+    rank = kerasnas.evaluation.rank_architectures
+    path = tmp_path / "scores.csv"
+    rank(supernet, archs[:4], data, results_path=path, verbose=0,
+                 described={"checkpoint": "a.keras"})
+    record = ranking.record_path(path)
+    assert record.endswith("scores.json")
+    assert ranking.read_results(path) and '"a.keras"' in open(record).read()
+
+    _, _, other_data = tiny_data(num=64, batch_size=16, seed=7)
+    with pytest.raises(ValueError, match=r"4 scores .* other evaluation images.*a\.keras.*overwrite"):
+        rank(supernet, archs[:4], other_data, results_path=path, verbose=0)
+    with pytest.raises(ValueError, match="other evaluation images"):  # the batch size too
+        rank(supernet, archs[:4], data.unbatch().batch(32), results_path=path, verbose=0)
+    with pytest.raises(ValueError, match="BN calibration images, BN calibration steps"):
+        rank(supernet, archs[:4], data, results_path=path, verbose=0,
+             bn_calibration_data=data, bn_calibration_steps=1)
+    fresh = rank(supernet, archs[:4], other_data, verbose=0)
+    again = rank(supernet, archs[:4], other_data, results_path=path, verbose=0, overwrite=True)
+    np.testing.assert_array_equal(again, fresh)
+    assert sorted(ranking.read_results(path)) == sorted(archs[:4])
+
+    # Other weights: the same space, one kernel changed.
+    clone = compile_sgd(supernet.space.build_supernet(seed=0, bn="standard"))
+    clone.set_weights(supernet.get_weights())
+    assert clone.fingerprint() == supernet.fingerprint()
+    kernel = next(v for v in clone.network_variables if v.path.endswith("classifier/kernel"))
+    kernel.assign(kernel.numpy() + 1e-3)
+    assert clone.fingerprint() != supernet.fingerprint()
+    with pytest.raises(ValueError, match=r"other weights \(checkpoint\)"):
+        rank(clone, archs[:4], other_data, results_path=path, verbose=0)
+
+    # A file that records nothing (an older kerasnas's) is refused, not trusted.
+    import os
+    os.remove(record)
+    with pytest.raises(ValueError, match="nothing records what produced them"):
+        rank(supernet, archs[:4], other_data, results_path=path, verbose=0)
+
+
+def test_non_finite_scores_are_never_cached(trained, tmp_path, monkeypatch):
+    supernet, data, archs = trained
+    original = ranking.ArchitectureScorer.score
+    bad = supernet.space.from_string(archs[1])
+
+    def score(self, arch):
+        return (float("nan"), float("nan")) if arch == bad else original(self, arch)
+
+    monkeypatch.setattr(ranking.ArchitectureScorer, "score", score)
+    path = tmp_path / "scores.csv"
+    values = kerasnas.evaluation.rank_architectures(
+        supernet, archs[:3], data, results_path=path, verbose=0, classes=None)
+    assert np.isnan(values[1]) and np.isfinite(values[[0, 2]]).all()
+    assert sorted(ranking.read_results(path)) == sorted([archs[0], archs[2]])
+    monkeypatch.setattr(ranking.ArchitectureScorer, "score", original)
+    values = kerasnas.evaluation.rank_architectures(
+        supernet, archs[:3], data, results_path=path, verbose=0, classes=None)
+    assert np.isfinite(values).all()  # scored again, with the good scorer
+
+
+def test_a_reloaded_supernet_has_the_same_fingerprint(trained, tmp_path):
+    supernet = trained[0]
+    supernet.save(tmp_path / "s.keras")
+    import keras
+
+    assert keras.saving.load_model(tmp_path / "s.keras").fingerprint() == supernet.fingerprint()
