@@ -182,6 +182,23 @@ def test_bn_recalibration_and_restore():
         supernet.evaluate_arch(arch, data, bn_calibration_steps=2)
 
 
+def test_extract_leaves_the_supernet_exactly_as_it_was():
+    # Issue #34: extract recalibrated the path's BN statistics in place and
+    # never restored them (78 moving statistics moved on a C=8 supernet).
+    space = tiny_space()
+    supernet = compile_sgd(space.build_supernet(seed=0, bn="standard"))
+    x, _, data = tiny_data(num=32, batch_size=8)
+    supernet.fit(data, epochs=1, verbose=0)
+    before = snapshot(supernet)
+    shifted = data.map(lambda xb, yb: (xb * 3.0 + 1.0, yb))
+    for arch in (space.from_string(RESNET), space.sample(4)):
+        child = supernet.extract(arch, bn_calibration_data=shifted, bn_calibration_steps=3)
+        assert all(np.array_equal(a, b) for a, b in zip(before, snapshot(supernet)))
+    # ... and the child did get the recalibrated statistics.
+    supernet.set_path(arch)
+    assert np.abs(child.predict(x, verbose=0) - supernet.predict(x, verbose=0)).max() > 1e-3
+
+
 def test_child_export_keras_and_saved_model(tmp_path):
     space = tiny_space()
     supernet = compile_sgd(space.build_supernet(seed=0, bn="standard"))

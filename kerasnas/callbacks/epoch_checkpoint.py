@@ -3,6 +3,8 @@
 import json
 import os
 import re
+import warnings
+import weakref
 
 import keras
 import numpy as np
@@ -11,6 +13,8 @@ from kerasnas.api_export import kerasnas_export
 
 _FORMAT = "kerasnas.EpochCheckpoint/1"
 _FILE = re.compile(r"^epoch_(\d+)\.npz$")
+# The `EpochCheckpoint` of each model's running `fit` (see `fit_checkpoint`).
+_FIT_CHECKPOINTS = weakref.WeakKeyDictionary()
 
 
 @kerasnas_export("kerasnas.callbacks.EpochCheckpoint")
@@ -30,7 +34,9 @@ class EpochCheckpoint(keras.callbacks.Callback):
     written to a temporary file and renamed into place, so an interrupted
     run never leaves a truncated checkpoint. `history.json` (the same
     history, human-readable) is replaced the same way. Only the `keep` most
-    recent checkpoints are kept.
+    recent checkpoints are kept. `restore` skips, with a warning, a
+    checkpoint it cannot read (truncated or damaged by a copy) and goes on
+    from the last readable one.
 
     Args:
         directory: the checkpoint directory (created if needed).
@@ -66,6 +72,14 @@ class EpochCheckpoint(keras.callbacks.Callback):
     def _state_variables(self):
         return [v for owner in self.state for v in owner.variables]
 
+    def on_epoch_begin(self, epoch, logs=None):
+        # Lets the same fit's `StopOnNonFiniteLoss` name the last checkpoint.
+        _FIT_CHECKPOINTS[self.model] = self
+
+    def on_train_end(self, logs=None):
+        if _FIT_CHECKPOINTS.get(self.model) is self:
+            del _FIT_CHECKPOINTS[self.model]
+
     def on_epoch_end(self, epoch, logs=None):
         for name, value in (logs or {}).items():
             self.history.setdefault(name, []).append(_to_json_number(value))
@@ -77,7 +91,9 @@ class EpochCheckpoint(keras.callbacks.Callback):
     def restore(self, model):
         """Restores the latest checkpoint of `directory` into `model`.
 
-        Call it after `compile()`. Also restores `self.history`.
+        Call it after `compile()`. Also restores `self.history`. A
+        checkpoint that cannot be read (truncated, damaged) is skipped with
+        a warning naming it: the one before it is restored.
 
         Args:
             model: the compiled model to restore into.
@@ -117,9 +133,47 @@ def list_checkpoints(directory):
 
 
 def latest_checkpoint(directory):
-    """Path of the most recent checkpoint of `directory`, or None."""
+    """Path of the most recent checkpoint of `directory`, or None (the file
+    is not opened: see `latest_readable_checkpoint`)."""
     paths = list_checkpoints(directory)
     return paths[-1] if paths else None
+
+
+def latest_readable_checkpoint(directory):
+    """The checkpoint `restore` would go on from, without restoring it.
+
+    Reads every checkpoint from the latest back to the first readable one
+    (the whole file: a damaged one fails here as it would in `restore`),
+    silently.
+
+    Args:
+        directory: the checkpoint directory.
+
+    Returns:
+        `(path, epoch)` of the latest readable checkpoint, or `(None, 0)`
+        when `directory` holds no checkpoint.
+
+    Raises:
+        ValueError: `directory` holds checkpoints but none is readable.
+    """
+    found = _read_latest(directory, warn=False)
+    if found is None:
+        return None, 0
+    return found[0], found[1]["epoch"]
+
+
+def fit_checkpoint(model):
+    """The `EpochCheckpoint` that saves the running `fit` of `model`, or
+    None: the callback registers itself at each epoch's beginning (a
+    `StopOnNonFiniteLoss` forgets an earlier fit's at the training's
+    beginning, see `forget_fit_checkpoint`)."""
+    return _FIT_CHECKPOINTS.get(model)
+
+
+def forget_fit_checkpoint(model):
+    """Forgets the `EpochCheckpoint` registered for `model` (a fit that
+    stopped on an error leaves its own registered)."""
+    _FIT_CHECKPOINTS.pop(model, None)
 
 
 def save_checkpoint(model, directory, epoch, history, state_variables=()):
@@ -183,20 +237,29 @@ def _name(variable):
 
 
 def load_checkpoint(model, directory, state_variables=()):
-    """Restores the latest checkpoint of `directory` into the compiled `model`.
+    """Restores the latest readable checkpoint of `directory` into the
+    compiled `model`.
 
     Variables are matched by position in `model.variables` and
     `optimizer.variables` (their paths may differ between processes); the
-    counts and shapes must agree, or nothing is restored.
+    counts and shapes must agree, or nothing is restored. A checkpoint that
+    cannot be read (a truncated or damaged file) is skipped with a warning
+    naming it, and the one before it is restored, its own history with it
+    (`history.json` is rewritten to match).
 
     Returns:
         `(epoch, history)`: the number of completed epochs and the history
         dict; `(0, {})` if the directory holds no checkpoint.
+
+    Raises:
+        ValueError: the checkpoint does not fit `model`, or `directory`
+            holds checkpoints but none is readable.
     """
     optimizer = _optimizer(model)
-    path = latest_checkpoint(directory)
-    if path is None:
+    found = _read_latest(directory)
+    if found is None:
         return 0, {}
+    path, meta, contents, skipped = found
     if not optimizer.built:
         optimizer.build(getattr(model, "network_variables", model.trainable_variables))
     groups = (
@@ -204,19 +267,85 @@ def load_checkpoint(model, directory, state_variables=()):
         ("optimizer", optimizer.variables),
         ("state", list(state_variables) + _training_state(model)),
     )
-    with np.load(path, allow_pickle=False) as contents:
-        meta = json.loads(str(contents["meta"]))
-        if meta.get("format") != _FORMAT:
-            raise ValueError(f"Unknown checkpoint format in {path}: {meta.get('format')!r}.")
-        values = {}
-        for prefix, variables in groups:
-            saved = meta.get(f"{prefix}_variables", [])
-            values[prefix] = [contents[f"{prefix}_{k:05d}"] for k in range(len(saved))]
-            _check_compatible(path, prefix, saved, values[prefix], variables)
+    values = {}
+    for prefix, variables in groups:
+        saved = meta[f"{prefix}_variables"]
+        values[prefix] = [contents[f"{prefix}_{k:05d}"] for k in range(len(saved))]
+        _check_compatible(path, prefix, saved, values[prefix], variables)
     for prefix, variables in groups:
         for variable, value in zip(variables, values[prefix]):
             variable.assign(value)
-    return int(meta["epoch"]), meta["history"]
+    if skipped and is_chief(model):
+        # The skipped checkpoint's history.json is not the restored state's.
+        text = json.dumps({"epoch": meta["epoch"], "history": meta["history"]}, indent=1)
+        atomic_write(os.path.join(directory, "history.json"), lambda f: f.write(text.encode()))
+    return meta["epoch"], meta["history"]
+
+
+def _read_latest(directory, warn=True):
+    """`(path, meta, arrays, skipped)` of the latest checkpoint of
+    `directory` that reads whole, with the later ones that do not (a
+    warning names them, if `warn`); None when there is no checkpoint.
+    Raises a ValueError when no checkpoint reads."""
+    paths = list_checkpoints(directory)
+    skipped = []
+    for path in reversed(paths):
+        try:
+            meta, arrays = _read(path)
+        except _Unreadable as error:
+            skipped.append(f"{path} ({error})")
+            continue
+        if skipped and warn:
+            warnings.warn(
+                f"Cannot read the checkpoint{'s' if len(skipped) > 1 else ''} "
+                f"{', '.join(skipped)}: restoring {path} (after epoch {meta['epoch']}) instead.",
+                stacklevel=3,
+            )
+        return path, meta, arrays, skipped
+    if not paths:
+        return None
+    raise ValueError(
+        "Invalid value for argument `directory`. Expected a directory holding "
+        f"a readable checkpoint. Received: directory={os.fspath(directory)!r}, "
+        f"where no checkpoint reads: {', '.join(skipped)}. Restore them from a "
+        "copy, or start the run again (remove them; a recipe: `--overwrite`)."
+    )
+
+
+class _Unreadable(Exception):
+    """A checkpoint file that cannot be read whole (its message says why)."""
+
+
+def _read(path):
+    """`(meta, arrays)` of the checkpoint file `path`, every array read.
+
+    Raises `_Unreadable` for a file that numpy, zipfile or json cannot read
+    whole (or whose meta lacks what a checkpoint holds), a ValueError for a
+    readable checkpoint of an unknown format."""
+    try:
+        # numpy leaves the file open when it is no zip archive.
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as contents:
+            meta = json.loads(str(contents["meta"]))
+            if meta.get("format") != _FORMAT:
+                raise _UnknownFormat(f"Unknown checkpoint format in {path}: {meta.get('format')!r}.")
+            meta["epoch"], meta["history"] = int(meta["epoch"]), dict(meta["history"])
+            arrays = {}
+            for prefix in ("model", "optimizer", "state"):
+                saved = meta.setdefault(f"{prefix}_variables", [])
+                for k in range(len(saved)):
+                    arrays[f"{prefix}_{k:05d}"] = contents[f"{prefix}_{k:05d}"]
+    except (_UnknownFormat, MemoryError):
+        raise
+    # A truncated or overwritten file raises many kinds: zipfile.BadZipFile,
+    # zlib.error, EOFError, OSError, ValueError (numpy, json), KeyError...
+    except Exception as error:
+        detail = " ".join(str(error).split()) or "no detail"
+        raise _Unreadable(f"{type(error).__name__}: {detail[:200]}") from error
+    return meta, arrays
+
+
+class _UnknownFormat(ValueError):
+    """A readable checkpoint of another format: not damage, not skipped."""
 
 
 def _optimizer(model):

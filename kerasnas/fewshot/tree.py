@@ -16,6 +16,7 @@ from kerasnas.api_export import kerasnas_export
 from kerasnas.callbacks.epoch_checkpoint import EpochCheckpoint
 from kerasnas.callbacks.epoch_checkpoint import atomic_write
 from kerasnas.callbacks.epoch_checkpoint import latest_checkpoint
+from kerasnas.callbacks.epoch_checkpoint import latest_readable_checkpoint
 from kerasnas.callbacks.epoch_checkpoint import load_checkpoint
 from kerasnas.callbacks.epoch_checkpoint import save_checkpoint
 from kerasnas.fewshot.matching import GradientMatcher
@@ -287,10 +288,7 @@ class FewShotSupernet:
 
     def node_epoch(self, node_id):
         """Epochs completed by node `node_id` (0 if it has no checkpoint)."""
-        path = latest_checkpoint(self._checkpoints(node_id))
-        if path is None:
-            return 0
-        return int(os.path.basename(path)[6:11])
+        return latest_readable_checkpoint(self._checkpoints(node_id))[1]
 
     # === Node states ===
     def activate(self, node_id):
@@ -511,7 +509,7 @@ class FewShotSupernet:
         architecture alike (see `Supernet.fingerprint`)."""
         digest = hashlib.sha256(self.tree.to_json().encode())
         for leaf in self.tree.leaves():
-            path = latest_checkpoint(self._checkpoints(leaf["id"]))
+            path, _ = latest_readable_checkpoint(self._checkpoints(leaf["id"]))
             digest.update(f"{leaf['id']}:".encode())
             if path is not None:
                 with open(path, "rb") as f:

@@ -21,29 +21,62 @@ def write_json(path, content):
     atomic_write(str(path), lambda f: f.write(text.encode()))
 
 
-def check_same_config(path, config, keys, what):
+def check_same_config(path, config, keys, what, lowerable=()):
     """Raises a ValueError naming the keys of `config` that differ from the
-    config saved at `path` (a resumed run must repeat its arguments).
+    config saved at `path` (a resumed run must repeat its arguments), but
+    for the `lowerable` keys, which may go down (e.g. the learning rate of
+    a run that diverged).
 
     Args:
         path: the saved `config.json` (nothing is checked if it is absent).
         config: the requested config dict.
         keys: the keys that must not change.
         what: the kind of configuration, for the message ("training").
+        lowerable: keys of `keys` that may be lowered: to a smaller number,
+            or from None (no limit, e.g. no gradient clipping) to a number.
+
+    Returns:
+        `[(key, saved, requested)]`: the lowered keys, in `keys` order
+        (empty when nothing changed or `path` is absent).
     """
     path = Path(path)
     if not path.is_file():
-        return
+        return []
     saved = json.loads(path.read_text())
     changed = {
         key: (saved.get(key), config.get(key)) for key in keys if saved.get(key) != config.get(key)
     }
-    if changed:
+
+    def number(value):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    def is_lower(key, old, new):  # a saved None: no limit (a missing key is no value)
+        return number(new) and ((old is None and key in saved) or (number(old) and new < old))
+
+    lowered = [
+        (key, old, new) for key, (old, new) in changed.items() if key in lowerable and is_lower(key, old, new)
+    ]
+    refused = {key: values for key, values in changed.items() if key not in {k for k, _, _ in lowered}}
+    if refused:
+        allowed = [f"`{key}`" for key in lowerable if key in keys]
+        hint = f" ({', '.join(allowed)} may only be lowered)" if allowed else ""
         raise ValueError(
             f"Cannot resume with a different {what} configuration (key: "
-            f"(saved, requested)): {changed}. Pass the same arguments as the "
-            "interrupted run."
+            f"(saved, requested)): {refused}. Pass the same arguments as the "
+            f"interrupted run{hint}."
         )
+    return lowered
+
+
+def _resumable(directory, listed):
+    """The checkpoint of `directory` a resumed run goes on from: the latest
+    readable one (the latest by name when none reads)."""
+    from kerasnas.callbacks.epoch_checkpoint import latest_readable_checkpoint
+
+    try:
+        return latest_readable_checkpoint(directory)[0]
+    except ValueError:
+        return listed[-1]
 
 
 def load_supernet(path):
@@ -61,7 +94,23 @@ def load_supernet(path):
             f"supernet saved as .keras. Received: checkpoint={str(path)!r} "
             "(no such file)"
         )
-    model = keras.saving.load_model(path)
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not head.startswith(b"PK"):  # a .keras file is a zip archive
+        what = "an empty file" if not head else f"its first bytes are {head!r}"
+        raise ValueError(
+            "Invalid value for argument `checkpoint`. Expected a supernet saved as "
+            f".keras (a zip archive). Received: checkpoint={str(path)!r} ({what})"
+        )
+    try:
+        model = keras.saving.load_model(path)
+    except Exception as error:  # Keras raises many kinds for a broken archive
+        detail = " ".join(str(error).split())
+        raise ValueError(
+            "Invalid value for argument `checkpoint`. Expected a supernet saved as "
+            f".keras that this kerasnas can load. Received: checkpoint={str(path)!r} "
+            f"({type(error).__name__}: {detail[:300]})"
+        ) from error
     if not isinstance(model, Supernet):
         raise ValueError(
             "Invalid value for argument `checkpoint`. Expected a saved "
@@ -163,7 +212,7 @@ def archive_runs(source, destination):
     def finished(path):
         return any(parent in runs for parent in path.parents)
 
-    keep, latest = set(), {}
+    keep, latest, readable = set(), {}, {}
     for path in sorted(source.rglob("*")):
         relative = path.relative_to(source)
         if path.is_dir() or "tensorboard" in relative.parts or path.suffix in (".log", ".png", ".lock"):
@@ -176,8 +225,8 @@ def archive_runs(source, destination):
                     keep.add(marker)
                     write_json(destination / marker, {"checkpoints": [Path(p).name for p in listed]})
                 continue
-            if str(path) != listed[-1]:
-                continue
+            if str(path) != readable.setdefault(path.parent, _resumable(path.parent, listed)):
+                continue  # an unfinished run keeps the checkpoint it resumes from
         elif path.suffix == ".keras" and finished(path):
             continue
         target = destination / relative

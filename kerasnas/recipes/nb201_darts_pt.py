@@ -110,6 +110,12 @@ def build_supernet(space, config, steps_per_epoch):
         fix_alpha=config["fix_alpha"],
         arch_weight_decay=config["arch_weight_decay"],
     )
+    if config["min_learning_rate"] > config["learning_rate"]:  # e.g. lowered on resume
+        raise ValueError(
+            "Invalid value for argument `learning_rate`. Expected at least "
+            f"min_learning_rate={config['min_learning_rate']} (the cosine schedule's "
+            f"floor). Received: learning_rate={config['learning_rate']}"
+        )
     schedule = keras.optimizers.schedules.CosineDecay(
         config["learning_rate"],
         decay_steps=config["epochs"] * steps_per_epoch,

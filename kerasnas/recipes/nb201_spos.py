@@ -25,11 +25,16 @@ python recipes/nb201_spos.py --preset cifar10-subset --output runs/c10s
 python recipes/nb201_spos.py --preset cifar10-subset --output runs/c10s --resume
 kerasnas train --recipe nb201-spos --preset paper
 ```
+
+`--resume` refuses a changed training argument, but for a lower
+`--learning-rate` (after the loss diverged): it holds from the resumed
+epoch on, and `config.json`'s `resumed_changes` records it.
 """
 
 import argparse
 import csv
 import importlib.util
+import json
 import math
 import shutil
 from pathlib import Path
@@ -42,6 +47,7 @@ import kerasnas
 from kerasnas import data as nas_data
 from kerasnas.callbacks import EpochCheckpoint
 from kerasnas.callbacks import list_checkpoints
+from kerasnas.callbacks.epoch_checkpoint import latest_readable_checkpoint
 from kerasnas.recipes.common import check_same_config
 from kerasnas.recipes.common import save_child
 from kerasnas.recipes.common import write_json
@@ -89,6 +95,12 @@ _TRAINING_KEYS = (
     "learning_rate", "momentum", "weight_decay", "clip_norm", "bn",
     "augment", "seed", "limit", "crop_padding", "dtype_policy",
 )
+# Training keys a resumed run may lower, so that a run which diverged goes
+# on more gently (`kerasnas.callbacks.StopOnNonFiniteLoss` advises it): the
+# learning-rate schedule and the clipping are built from the config, not
+# restored from the checkpoint, so the lower values hold for the remaining
+# steps. `config.json`'s `resumed_changes` records each change.
+_LOWERABLE_KEYS = ("learning_rate", "clip_norm")
 
 
 def train_dataset(
@@ -506,8 +518,42 @@ def _prepare_output(config, paths, resume, overwrite, training_keys=_TRAINING_KE
             "`--overwrite` to start again, or choose another `--output`."
         )
     if resume:
-        check_same_config(paths["config"], config, training_keys, "training")
+        config = _resumed_config(config, paths, training_keys)
     write_json(paths["config"], config)
+
+
+def _resumed_config(config, paths, training_keys):
+    """`config` as a resumed run records it, refusing any change of
+    `training_keys` but lowering one of `_LOWERABLE_KEYS`.
+
+    Each lowered key is printed and added to `config.json`'s
+    `resumed_changes` (those of earlier resumptions kept): `{"epoch",
+    "key", "old", "new"}`, where `epoch` is the number of completed epochs
+    of the checkpoint the run goes on from, the last one trained with
+    `old`. Without a checkpoint the run starts again: nothing is recorded
+    (and earlier records are dropped).
+    """
+    # A few-shot tree (`nb201_rank`'s `split_method`) resumes from
+    # checkpoints of its own, whose epoch is not known here: nothing may
+    # change.
+    lowerable = () if config.get("split_method") else _LOWERABLE_KEYS
+    lowered = check_same_config(paths["config"], config, training_keys, "training", lowerable)
+    saved = json.loads(paths["config"].read_text()) if paths["config"].is_file() else {}
+    changes = list(saved.get("resumed_changes") or [])
+    if not (lowered or changes):
+        return config
+    _, epoch = latest_readable_checkpoint(paths["checkpoints"])
+    if epoch == 0:
+        for key, old, new in lowered:
+            print(f"No checkpoint to resume from: the run starts again with {key} {new} (was {old}).")
+        return config
+    for key, old, new in lowered:
+        print(
+            f"Resuming with {key} {new} (was {old}): the run differs from an "
+            f"uninterrupted one after epoch {epoch}."
+        )
+        changes.append({"epoch": epoch, "key": key, "old": old, "new": new})
+    return dict(config, resumed_changes=changes)
 
 
 def _write_history(history, json_path, csv_path):

@@ -796,18 +796,27 @@ class Supernet(keras.Model):
         child's (default: the supernet's network's), e.g. `"float32"` for a
         float32 child of a bfloat16-trained supernet (the weights are
         float32 either way).
+
+        The supernet is left exactly as it was (every variable: the BN
+        statistics the calibration recomputes, split weights the path
+        loads), as `evaluate_arch` leaves it.
         """
         arch = self.space.validate(arch)
         policy = self.network_dtype_policy if dtype_policy is None else policy_name(dtype_policy)
-        with dtype_policy_scope(policy):
-            child = self.space.build_network(
-                arch=arch, name=name, **{**self.network_options, **self._child_options(arch)}
-            )
-        transfer_weights(self.network, child)
-        if bn_calibration_steps:
-            with self.fixed(arch):
-                self.calibrate_bn(bn_calibration_data, bn_calibration_steps)
-                transfer_weights(self.network, child)
+        saved = [(v, ops.convert_to_numpy(v)) for v in self.variables]
+        try:
+            with dtype_policy_scope(policy):
+                child = self.space.build_network(
+                    arch=arch, name=name, **{**self.network_options, **self._child_options(arch)}
+                )
+            transfer_weights(self.network, child)
+            if bn_calibration_steps:
+                with self.fixed(arch):
+                    self.calibrate_bn(bn_calibration_data, bn_calibration_steps)
+                    transfer_weights(self.network, child)
+        finally:
+            for variable, value in saved:
+                variable.assign(value)
         return child
 
     def _child_options(self, arch):

@@ -1,5 +1,7 @@
 import json
 import os
+import re
+import warnings
 
 import keras
 import numpy as np
@@ -97,3 +99,52 @@ def test_errors(tmp_path):
     different.compile(optimizer="sgd", loss="mse")
     with pytest.raises(ValueError, match="Cannot restore"):
         callbacks.restore_checkpoint(different, tmp_path)
+
+
+def test_resume_skips_a_truncated_latest_checkpoint(tmp_path):
+    model = _model()
+    checkpoint = callbacks.EpochCheckpoint(tmp_path)
+    _fit(model, 1, 0, checkpoint)
+    after_epoch_1, history_1 = _state(model), json.loads(json.dumps(checkpoint.history))
+    _fit(model, 2, 1, checkpoint)
+    latest = tmp_path / "epoch_00002.npz"
+    latest.write_bytes(latest.read_bytes()[:100])  # a copy cut short
+
+    resumed = _model()
+    checkpoint = callbacks.EpochCheckpoint(tmp_path)
+    expected = (
+        f"Cannot read the checkpoint {latest} (BadZipFile: File is not a zip file): "
+        f"restoring {tmp_path / 'epoch_00001.npz'} (after epoch 1) instead."
+    )
+    with pytest.warns(UserWarning, match=re.escape(expected)):
+        assert checkpoint.restore(resumed) == 1
+    for a, b in zip(after_epoch_1, _state(resumed), strict=True):
+        np.testing.assert_array_equal(a, b)
+    # The history is the restored checkpoint's, history.json too.
+    assert checkpoint.history == history_1
+    assert json.loads((tmp_path / "history.json").read_text()) == {"epoch": 1, "history": history_1}
+
+    _fit(resumed, 2, 1, checkpoint)  # epoch 2 again, replacing the damaged file
+    assert len(checkpoint.history["loss"]) == 2
+    assert json.loads((tmp_path / "history.json").read_text())["epoch"] == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert callbacks.restore_checkpoint(_model(), tmp_path) == 2
+
+
+def test_no_readable_checkpoint_names_the_directory_and_files(tmp_path):
+    model = _model()
+    _fit(model, 1, 0, callbacks.EpochCheckpoint(tmp_path))
+    (tmp_path / "epoch_00001.npz").write_bytes(b"")
+    (tmp_path / "epoch_00002.npz").write_bytes(b"version https://git-lfs.github.com/spec/v1\n")
+    with pytest.raises(ValueError) as error:
+        callbacks.restore_checkpoint(_model(), tmp_path)
+    message = str(error.value)
+    assert message.startswith(
+        "Invalid value for argument `directory`. Expected a directory holding a "
+        f"readable checkpoint. Received: directory={str(tmp_path)!r}, where no checkpoint reads: "
+        f"{tmp_path / 'epoch_00002.npz'} (ValueError: "
+    )
+    assert f"{tmp_path / 'epoch_00001.npz'} (EOFError: No data left in file)" in message
+    with pytest.raises(ValueError, match="no checkpoint reads"):
+        callbacks.epoch_checkpoint.latest_readable_checkpoint(tmp_path)

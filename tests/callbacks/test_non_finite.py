@@ -40,7 +40,9 @@ def test_nan_stops_training_naming_epoch_step_and_path(tmp_path):
     path = supernet.space.to_string(supernet.get_path())  # the failing step's path
     assert "nan at epoch 2, step 3 of the epoch" in message
     assert f"training path {path}" in message
-    assert "after epoch 1" in message
+    # It names the checkpoint that exists and says what resumes from it.
+    assert f"the last checkpoint is {tmp_path / 'epoch_00001.npz'} (after epoch 1)" in message
+    assert "resume from it with a lower learning rate (a recipe: --resume --learning-rate <lower>)" in message
     # The diverged weights were not checkpointed.
     assert [os.path.basename(p) for p in callbacks.list_checkpoints(tmp_path)] == ["epoch_00001.npz"]
     assert not all(np.isfinite(v.numpy()).all() for v in supernet.network_variables)
@@ -69,3 +71,44 @@ def test_an_infinite_loss_stops_too_and_a_users_guard_is_not_doubled():
     with pytest.raises(callbacks.NonFiniteLossError, match=r"epoch 1, step 1 of the epoch"):
         supernet.fit(x, y, batch_size=8, epochs=1, callbacks=[Spy()], verbose=0)
     assert seen == [0]  # the user's guard only: no second one was added
+
+
+def test_nan_in_the_first_epoch_says_no_checkpoint_exists(tmp_path):
+    supernet = _supernet()
+    directory = tmp_path / "checkpoints"
+    with pytest.raises(callbacks.NonFiniteLossError) as error:
+        supernet.fit(_data(poison_batch=2), epochs=2,
+                     callbacks=[callbacks.EpochCheckpoint(directory)], verbose=0)
+    message = str(error.value)
+    assert "nan at epoch 1, step 3 of the epoch" in message
+    assert message.endswith(
+        "This step's weights are not finite and were not saved; no checkpoint was "
+        f"written yet (none in {directory}): start again with a lower learning rate "
+        "(a recipe: the same command with --learning-rate <lower>) or check the data "
+        "of that step."
+    )
+    assert "after epoch" not in message
+    assert callbacks.list_checkpoints(directory) == []
+
+    # The weights are NaN now: the next fit stops at its first step. Without
+    # an EpochCheckpoint it names none (not the failed fit's), ...
+    with pytest.raises(callbacks.NonFiniteLossError, match="step 1 of the epoch") as error:
+        supernet.fit(_data(), epochs=1, verbose=0)
+    assert str(error.value).endswith(
+        "This step's weights are not finite; no EpochCheckpoint saves this run: "
+        "start again with a lower learning rate or check the data of that step."
+    )
+    # ... and one told the directory names what it holds.
+    save_checkpoint = callbacks.epoch_checkpoint.save_checkpoint
+    save_checkpoint(_supernet(), str(directory), 4, {})
+    guard = callbacks.StopOnNonFiniteLoss(checkpoint=directory)
+    with pytest.raises(callbacks.NonFiniteLossError) as error:
+        supernet.fit(_data(), epochs=1, callbacks=[guard], verbose=0)
+    assert f"the last checkpoint is {directory / 'epoch_00004.npz'} (after epoch 4)" in str(error.value)
+    (directory / "epoch_00004.npz").write_bytes(b"damaged")
+    with pytest.raises(callbacks.NonFiniteLossError) as error:
+        supernet.fit(_data(), epochs=1, callbacks=[guard], verbose=0)
+    assert f"no checkpoint in {directory} is readable: start again" in str(error.value)
+    assert guard.get_config() == {"monitor": "loss", "checkpoint": str(directory)}
+    with pytest.raises(ValueError, match="Invalid value for argument `checkpoint`"):
+        callbacks.StopOnNonFiniteLoss(checkpoint=3)

@@ -257,3 +257,17 @@ def test_the_api_refuses_another_space_before_writing(files, tmp_path):
     with pytest.raises(ValueError, match="argument `supernet`. Expected a supernet of the benchmark"):
         kerasnas.evaluation.rank_and_report(mobile, benchmark, benchmark.archs()[:2], data, tmp_path / "o")
     assert not (tmp_path / "o").exists()
+
+
+def test_a_changed_configuration_on_resume_is_one_line(tmp_path, capsys):
+    from kerasnas.recipes import nb201_spos
+    from kerasnas.recipes.common import write_json
+
+    out = tmp_path / "run"
+    saved = nb201_spos.config_from_args(nb201_spos.build_parser().parse_args(["--preset", "smoke"]))
+    write_json(out / "config.json", saved)
+    status, err = _run(["train", "--recipe", "nb201-spos", "--preset", "smoke", "--output", str(out),
+                        "--resume", "--seed", "5"], capsys)
+    assert status == 2 and "Traceback" not in err and err.count("\n") == 1
+    assert "Cannot resume with a different training configuration" in err and "'seed': (0, 5)" in err
+    assert (out / "config.json").exists()  # the run's own folder is left alone

@@ -169,5 +169,13 @@ def test_an_archived_run_is_finished_without_its_weights(rank_run, tmp_path, mon
     archive_runs(running.parent, tmp_path / "saved")
     kept = sorted((tmp_path / "saved" / "running" / "checkpoints").glob("*.npz"))
     assert [p.name for p in kept] == [newest.name] and kept[0].read_bytes() == newest.read_bytes()
+    # A truncated latest checkpoint is not what the run resumes from: the
+    # archive keeps the last readable one.
+    good = newest.read_bytes()
+    newest.write_bytes(good[:100])
+    archive_runs(running.parent, tmp_path / "truncated")
+    kept = sorted((tmp_path / "truncated" / "running" / "checkpoints").glob("*.npz"))
+    assert [p.name for p in kept] == [checkpoints[-2].name]
+    newest.write_bytes(good)
     with pytest.raises(ValueError, match="source"):
         archive_runs(tmp_path / "missing", tmp_path / "x")
