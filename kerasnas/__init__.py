@@ -5,6 +5,8 @@ __version__ = "0.1.0"
 from kerasnas import benchmarks
 from kerasnas import callbacks
 from kerasnas import data
+from kerasnas import evaluation
+from kerasnas import export
 from kerasnas import layers
 from kerasnas import ops
 from kerasnas import sampling
@@ -14,3 +16,5 @@ from kerasnas.supernet import Supernet
 from kerasnas import darts
 from kerasnas import fewshot
 from kerasnas import dcnas
+from kerasnas import timing
+from kerasnas import recipes

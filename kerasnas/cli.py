@@ -43,7 +43,14 @@ from kerasnas import recipes
 def build_parser():
     """The `argparse.ArgumentParser` of the `kerasnas` command."""
     parser = argparse.ArgumentParser(
-        prog="kerasnas", description="Weight-sharing neural architecture search for Keras."
+        prog="kerasnas", description="Weight-sharing neural architecture search for Keras.",
+        epilog="--import MODULE (anywhere, repeatable) imports a module first, e.g. the one "
+        "that defines your own search space, so that its saved supernets load.",
+    )
+    parser.add_argument(
+        "--import", dest="imports", action="append", default=[], metavar="MODULE",
+        help="import MODULE before the command (your space's module; the current "
+        "directory is searched too)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -202,8 +209,14 @@ def main(argv=None):
     configuration was written to it.
     `KERASNAS_TRACEBACK=1` re-raises the error instead (for debugging)."""
     parser = build_parser()
+    argv, imports = _take_imports(sys.argv[1:] if argv is None else list(argv))
     args, rest = parser.parse_known_args(argv)
     prog = f"kerasnas {args.command}"
+    try:
+        _import_modules(imports + args.imports)
+    except ValueError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return 2
     output = _output_argument(args, rest)
     created = output is not None and not os.path.exists(output)
     try:
@@ -220,6 +233,43 @@ def main(argv=None):
             raise
         print(f"{prog}: error: {_one_line(error)}", file=sys.stderr)
         return next(status for kind, status in _REPORTED if isinstance(error, kind))
+
+
+def _take_imports(argv):
+    """`(argv without the --import options, their modules)`: `--import
+    MODULE` may stand anywhere, also after the command or among a
+    recipe's flags."""
+    rest, modules, k = [], [], 0
+    while k < len(argv):
+        item = argv[k]
+        if item == "--import" and k + 1 < len(argv):
+            modules.append(argv[k + 1])
+            k += 2
+            continue
+        if item.startswith("--import="):
+            modules.append(item.split("=", 1)[1])
+        else:
+            rest.append(item)
+        k += 1
+    return rest, modules
+
+
+def _import_modules(modules):
+    """Imports each module (the current directory first on the path), so
+    that the classes it registers with Keras deserialize."""
+    import importlib
+
+    if modules and "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            raise ValueError(
+                "Invalid value for argument `--import`. Expected an importable module "
+                f"(a name on the Python path or in the current directory). Received: "
+                f"{module!r} ({type(error).__name__}: {error})"
+            ) from None
 
 
 def script(main_function):

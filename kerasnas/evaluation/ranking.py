@@ -269,6 +269,8 @@ class ArchitectureScorer:
                 "Received: an empty dataset"
             )
         self.calibration = []
+        if steps:
+            supernet.check_recalibration()
         self.bns = self.model._tracking_batch_norms() if steps else []
         if self.bns:
             self.calibration = self._materialize(bn_calibration_data.take(steps), "calibration")

@@ -106,10 +106,13 @@ def load_supernet(path):
         model = keras.saving.load_model(path)
     except Exception as error:  # Keras raises many kinds for a broken archive
         detail = " ".join(str(error).split())
+        hint = ""
+        if "Could not locate class" in detail:
+            hint = " Import the module that defines it first (`kerasnas --import MODULE ...`)."
         raise ValueError(
             "Invalid value for argument `checkpoint`. Expected a supernet saved as "
             f".keras that this kerasnas can load. Received: checkpoint={str(path)!r} "
-            f"({type(error).__name__}: {detail[:300]})"
+            f"({type(error).__name__}: {detail[:300]}).{hint}"
         ) from error
     if not isinstance(model, Supernet):
         raise ValueError(

@@ -631,6 +631,27 @@ class Supernet(keras.Model):
             if isinstance(l, BatchNorm) and l.track_running_stats
         ]
 
+    def check_recalibration(self):
+        """Raises a ValueError when BN recalibration would leave statistics
+        alone: Keras' own `BatchNormalization` layers keep their training
+        statistics whatever the path (only `kerasnas.layers.BatchNorm`
+        recomputes them), so a recalibrated score would silently not be
+        one."""
+        foreign = [
+            l.name for l in self.network._flatten_layers(include_self=False)
+            if isinstance(l, keras.layers.BatchNormalization)
+        ]
+        if foreign:
+            raise ValueError(
+                "Invalid value for argument `bn_calibration_steps`. Expected a supernet "
+                "whose BN layers recalibrate: kerasnas.layers.BatchNorm (e.g. "
+                "`kerasnas.layers.BatchNorm()` in place of `keras.layers.BatchNormalization()` "
+                f"in the candidates). Received: {len(foreign)} keras.layers.BatchNormalization "
+                f"layers ({', '.join(repr(n) for n in foreign[:3])}"
+                f"{', ...' if len(foreign) > 3 else ''}), whose statistics recalibration "
+                "cannot recompute"
+            )
+
     def calibrate_bn(self, data, steps):
         """BN recalibration of the current path (SPOS protocol).
 
@@ -651,6 +672,7 @@ class Supernet(keras.Model):
                 "tf.data.Dataset of training batches when bn_calibration_steps "
                 "> 0. Received: bn_calibration_data=None"
             )
+        self.check_recalibration()
         if not self._tracking_batch_norms():
             return
         strategy = self.distribute_strategy
@@ -933,10 +955,16 @@ def transfer_weights(source, target):
 
     Every layer of `target` that owns weights takes them from the layer of
     `source` with the same name (searched recursively, so a candidate inside
-    a `Choice` is found). `BatchNorm` layers of different flavours copy what
-    both have.
+    a `Choice` is found; where names repeat at several depths, the
+    shallowest wins, as a space function's own layers and those inside its
+    candidates are named with separate counters). `BatchNorm` layers of
+    different flavours copy what both have.
     """
-    by_name = {l.name: l for l in source._flatten_layers(include_self=False)}
+    by_name, level = {}, list(source._flatten_layers(include_self=False, recursive=False))
+    while level:
+        for layer in level:
+            by_name.setdefault(layer.name, layer)
+        level = [l for layer in level for l in layer._flatten_layers(include_self=False, recursive=False)]
     for layer in target._flatten_layers(include_self=False, recursive=False):
         if not layer.weights:
             continue

@@ -1,4 +1,5 @@
 import json
+import os
 
 import keras
 import numpy as np
@@ -79,3 +80,54 @@ def test_train_delegates_to_the_recipe(monkeypatch, capsys):
         cli.main(["train", "--recipe", "nb201-spos", "--help"])
     assert exit_info.value.code == 0
     assert "--num-candidates" in capsys.readouterr().out
+
+
+USER_SPACE = '''
+import keras
+import kerasnas
+
+
+@keras.saving.register_keras_serializable("user_space")
+class SmallSpace(kerasnas.spaces.NasBench201):
+    """A user's own space (here a small NAS-Bench-201, registered under its own name)."""
+'''
+
+TWO_RUNS = '''
+from kerasnas import cli
+argv = ["export", "--checkpoint", "supernet.keras", "--arch", {arch!r}, "--output", "child"]
+print("without", cli.main(argv))
+print("with", cli.main(argv[:2] + ["--import", "user_space"] + argv[2:]))
+'''
+
+
+def test_import_option_loads_a_users_space(tmp_path):
+    # Issue #34: a supernet of a user's space could not be loaded by the
+    # command line ("Could not locate class"): `--import MODULE` imports it.
+    import subprocess
+    import sys
+
+    (tmp_path / "user_space.py").write_text(USER_SPACE)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import user_space
+
+        space = user_space.SmallSpace(num_classes=10, channels=4, cells_per_stage=1, input_shape=(8, 8, 3))
+        space.build_supernet(seed=0).save(tmp_path / "supernet.keras")
+        arch = space.to_string(space.sample(0))
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("user_space", None)
+    code = TWO_RUNS.format(arch=arch)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
+    assert "without 2" in result.stdout and "with 0" in result.stdout, result.stdout + result.stderr[-3000:]
+    assert "Could not locate class" in result.stderr
+    assert "Import the module that defines it first (`kerasnas --import MODULE ...`)" in result.stderr
+    assert (tmp_path / "child" / "child.keras").is_file()
+
+
+def test_import_option_refuses_a_missing_module(capsys):
+    assert cli.main(["--import", "no_such_module_here", "train", "--recipe", "nb201-spos"]) == 2
+    assert "argument `--import`. Expected an importable module" in capsys.readouterr().err

@@ -1,0 +1,181 @@
+"""A search space written as one function of ordinary Keras code
+(`kerasnas.spaces.from_function`): every method trains it, the child equals
+the supernet on its path, and the supernet round-trips through `.keras`."""
+
+import numpy as np
+import pytest
+
+import keras
+import kerasnas
+from nas_helpers import compile_sgd, tiny_data
+
+
+def conv_bn(filters, kernel_size):
+    return lambda: keras.Sequential([
+        keras.layers.Conv2D(filters, kernel_size, padding="same", use_bias=False),
+        kerasnas.layers.BatchNorm(), keras.layers.ReLU(),
+    ])
+
+
+# The user's space: a stem, three blocks that each choose a 3x3 or 5x5
+# convolution, a separable convolution or nothing, and a classifier.
+def small_cnn(b, images):
+    x = keras.layers.Conv2D(8, 3, padding="same")(images)
+    for i in range(3):
+        x = b.choice(f"block{i}", {
+            "conv3": conv_bn(8, 3), "conv5": conv_bn(8, 5),
+            "sep3": lambda: keras.layers.SeparableConv2D(8, 3, padding="same"),
+            "skip": lambda: keras.layers.Identity(),
+        }, x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.layers.Dense(5)(x)
+
+
+SPACE = kerasnas.spaces.from_function(small_cnn, input_shape=(8, 8, 3))
+LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def _train(method, data, tmp_path):
+    """A supernet of SPACE trained one epoch by `method`; returns it."""
+    if method == "spos":
+        supernet = compile_sgd(SPACE.build_supernet(seed=0))
+        supernet.fit(data, epochs=1, verbose=0)
+    elif method == "pada":
+        from kerasnas.sampling import ImportanceDataSampler, ImportancePathSampler
+
+        x, y, _ = tiny_data(num=32, seed=4)
+        path = ImportancePathSampler()
+        supernet = compile_sgd(SPACE.build_supernet(seed=0, path_sampler=path))
+        sampler = ImportanceDataSampler((x, y), batch_size=8, seed=0)
+        supernet.fit(sampler.dataset(), epochs=1, verbose=0,
+                     callbacks=[path.callback(delta=0.5), sampler.callback(tau=0.5)])
+        assert not np.allclose(path.probabilities.numpy()[:, :4], 0.25)  # importance moved them
+    elif method in ("bias", "split"):
+        supernet = compile_sgd(SPACE.build_supernet(seed=0, interchoice=method))
+        supernet.fit(data, epochs=1, verbose=0)
+    elif method == "darts":
+        from kerasnas.darts import DartsSupernet, paired
+
+        supernet = SPACE.build_supernet(supernet_class=DartsSupernet, seed=0)
+        supernet.compile(optimizer=keras.optimizers.SGD(0.05), loss=LOSS,
+                         arch_optimizer=keras.optimizers.Adam(3e-4))
+        supernet.fit(paired(data, data), epochs=1, verbose=0)
+    elif method == "dcnas":
+        from kerasnas.dcnas import DCNASSupernet
+
+        supernet = compile_sgd(SPACE.build_supernet(
+            supernet_class=DCNASSupernet, local_copies=2, pool_size=8, seed=1))
+        supernet.fit(data, epochs=1, verbose=0)
+    else:  # gmnas: a few-shot tree split once by gradient matching
+        from kerasnas import fewshot
+
+        supernet = compile_sgd(SPACE.build_supernet(seed=0))
+        tree = fewshot.FewShotSupernet(supernet, str(tmp_path / "tree"), split_epochs=(1,),
+                                       matcher_options={"repeats": 2}, seed=3)
+        tree.fit(data, epochs=2)
+        assert len(tree.tree.leaves()) == 2
+        return tree
+    return supernet
+
+
+@pytest.mark.parametrize("method", ["spos", "pada", "bias", "split", "darts", "dcnas", "gmnas"])
+def test_every_method_trains_extracts_and_round_trips_a_function_space(method, tmp_path):
+    x, _, data = tiny_data(num=32, batch_size=8, seed=1)
+    trained = _train(method, data, tmp_path)
+    archs = [SPACE.sample(seed) for seed in range(2)] + [{"block0": "conv5", "block1": "skip",
+                                                           "block2": "sep3"}]
+    for arch in archs:
+        supernet = trained.activate_for(arch) if method == "gmnas" else trained
+        with supernet.fixed(arch):
+            expected = supernet.predict(x, verbose=0)
+        before = [np.array(v) for v in supernet.variables]
+        child = trained.extract(arch)
+        np.testing.assert_array_equal(child.predict(x, verbose=0), expected)
+        assert all(np.array_equal(a, b) for a, b in zip(before, supernet.variables))
+        assert child.count_params() == SPACE.params(arch)
+    # The child's own .keras file and the supernet's.
+    child.save(tmp_path / "child.keras")
+    np.testing.assert_array_equal(keras.saving.load_model(tmp_path / "child.keras").predict(x, verbose=0),
+                                  expected)
+    supernet.save(tmp_path / "supernet.keras")
+    reloaded = keras.saving.load_model(tmp_path / "supernet.keras")
+    assert reloaded.space == SPACE
+    with reloaded.fixed(arch):
+        np.testing.assert_array_equal(reloaded.predict(x, verbose=0), expected)
+
+
+def test_names_are_the_librarys_and_the_space_knows_its_choices():
+    assert SPACE.choices == {f"block{i}": ("conv3", "conv5", "sep3", "skip") for i in range(3)}
+    assert len(SPACE) == 64 and SPACE.num_classes == 5
+    supernet = SPACE.build_supernet(seed=0)
+    child = SPACE.build_network(arch={"block0": "skip", "block1": "conv3", "block2": "sep3"})
+    # The function's own layers are named alike in both (however many
+    # candidates the supernet built between them); candidates by label.
+    assert [l.name for l in child.layers] == [
+        "images", "conv2d", "block0__skip", "block1__conv3", "block2__sep3",
+        "global_average_pooling2d", "dense"]
+    assert [l.name for l in supernet.network.layers if not l.name.startswith("block")] == [
+        "images", "path", "conv2d", "global_average_pooling2d", "dense"]
+    # A NAS-Bench-201-style closed form needs no space code: the child is counted.
+    assert SPACE.params({"block0": "skip", "block1": "skip", "block2": "skip"}) == 8 * 27 + 8 + 8 * 5 + 5
+    assert SPACE.get_config() == {"function": f"{__name__}:small_cnn", "input_shape": [8, 8, 3]}
+
+
+def test_a_search_ranks_and_exports_a_function_space(tmp_path):
+    from kerasnas.search import EvolutionOracle, OneShotTuner
+
+    x, _, data = tiny_data(num=32, batch_size=8, seed=1)
+    supernet = compile_sgd(SPACE.build_supernet(seed=0))
+    supernet.fit(data, epochs=1, verbose=0)
+    scores = kerasnas.evaluation.rank_architectures(supernet, list(SPACE.enumerate())[:6], data, verbose=0)
+    assert scores.shape == (6,) and np.isfinite(scores).all()
+    oracle = EvolutionOracle(SPACE, max_trials=4, population_size=3, sample_size=2, seed=0)
+    tuner = OneShotTuner(supernet, oracle, data, directory=str(tmp_path), project_name="search")
+    tuner.search(verbose=0)
+    best = tuner.get_best_architectures(1)[0]
+    paths = kerasnas.export.save_child(supernet.extract(best), tmp_path / "best")
+    assert set(paths) >= {"child", "saved_model"}
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: kerasnas.spaces.from_function(
+        lambda b, x: b.choice("c", {"a": lambda: keras.layers.Dense(3), "b": lambda: keras.layers.Dense(4)},
+                              keras.layers.Flatten()(x)), input_shape=(4, 4, 1)),
+     r"choice 'c'. Expected candidates whose outputs have one shape .*'a': \(None, 3\), 'b': \(None, 4\)"),
+    (lambda: kerasnas.spaces.from_function(
+        lambda b, x: b.choice("c", {"a": keras.layers.Dense(3)}, x), input_shape=(4, 4, 1)),
+     "Expected a function returning a new layer"),
+    (lambda: kerasnas.spaces.from_function(
+        lambda b, x: b.choice("c", {"a": lambda: keras.layers.Identity()},
+                              b.choice("c", {"z": lambda: keras.layers.Identity()}, x)),
+        input_shape=(4, 4, 1)),
+     r"Expected the options of its first call, \['z'\]. Received: \['a'\]"),
+    (lambda: kerasnas.spaces.from_function(lambda b, x: keras.layers.Dense(2)(x), input_shape=(4, 4, 1)),
+     "makes at least one choice"),
+])
+def test_bad_spaces_are_refused_when_made(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_keras_batch_normalization_is_refused_by_recalibration_not_ignored():
+    # Issue #34: a keras.layers.BatchNormalization in a candidate was never
+    # recalibrated, silently (calibrating on shifted data changed nothing).
+    def with_keras_bn(b, images):
+        x = b.choice("c", {"bn": lambda: keras.Sequential([
+            keras.layers.Conv2D(4, 3, padding="same"), keras.layers.BatchNormalization()]),
+            "conv": lambda: keras.layers.Conv2D(4, 3, padding="same")}, images)
+        return keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(x))
+
+    space = kerasnas.spaces.from_function(with_keras_bn, input_shape=(8, 8, 3))
+    supernet = compile_sgd(space.build_supernet(seed=0))
+    _, _, data = tiny_data(num=16, batch_size=8, num_classes=2)
+    arch = {"c": "bn"}
+    with pytest.raises(ValueError, match=r"kerasnas.layers.BatchNorm.*1 keras.layers.BatchNormalization"):
+        supernet.evaluate_arch(arch, data, bn_calibration_data=data, bn_calibration_steps=2)
+    with pytest.raises(ValueError, match="keras.layers.BatchNormalization"):
+        supernet.extract(arch, bn_calibration_data=data, bn_calibration_steps=2)
+    with pytest.raises(ValueError, match="keras.layers.BatchNormalization"):
+        kerasnas.evaluation.rank_architectures(
+            supernet, [arch], data, bn_calibration_data=data, bn_calibration_steps=1, verbose=0)
+    assert np.isfinite(supernet.evaluate_arch(arch, data)["loss"])  # without calibration it runs
