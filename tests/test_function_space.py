@@ -18,8 +18,9 @@ def conv_bn(filters, kernel_size):
 
 
 # The user's space: a stem, three blocks that each choose a 3x3 or 5x5
-# convolution, a separable convolution or nothing, and a classifier.
-def small_cnn(b, images):
+# convolution, a separable convolution or nothing, a 1x1 convolution whose
+# width is chosen (the narrower a slice of the wider), and a classifier.
+def blocks(b, images):
     x = keras.layers.Conv2D(8, 3, padding="same")(images)
     for i in range(3):
         x = b.choice(f"block{i}", {
@@ -27,16 +28,29 @@ def small_cnn(b, images):
             "sep3": lambda: keras.layers.SeparableConv2D(8, 3, padding="same"),
             "skip": lambda: keras.layers.Identity(),
         }, x)
+    return x
+
+
+def small_cnn(b, images):
+    x = b.value_choice("width", [4, 8], lambda w: conv_bn(w, 1)(), blocks(b, images))
+    x = keras.layers.Conv2D(6, 3, padding="same")(x)  # its rows follow the width
     x = keras.layers.GlobalAveragePooling2D()(x)
     return keras.layers.Dense(5)(x)
 
 
+def small_cnn_without_width(b, images):
+    x = keras.layers.GlobalAveragePooling2D()(blocks(b, images))
+    return keras.layers.Dense(5)(x)
+
+
 SPACE = kerasnas.spaces.from_function(small_cnn, input_shape=(8, 8, 3))
+NO_WIDTH = kerasnas.spaces.from_function(small_cnn_without_width, input_shape=(8, 8, 3))
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
-def _train(method, data, tmp_path):
-    """A supernet of SPACE trained one epoch by `method`; returns it."""
+def _train(method, data, tmp_path, space=SPACE):
+    """A supernet of `space` trained one epoch by `method`; returns it."""
+    SPACE = space  # noqa: N806 (the module's space, or DCNAS' below)
     if method == "spos":
         supernet = compile_sgd(SPACE.build_supernet(seed=0))
         supernet.fit(data, epochs=1, verbose=0)
@@ -44,12 +58,12 @@ def _train(method, data, tmp_path):
         from kerasnas.sampling import ImportanceDataSampler, ImportancePathSampler
 
         x, y, _ = tiny_data(num=32, seed=4)
-        path = ImportancePathSampler()
+        path = ImportancePathSampler(shared=False)  # the width has options of its own
         supernet = compile_sgd(SPACE.build_supernet(seed=0, path_sampler=path))
         sampler = ImportanceDataSampler((x, y), batch_size=8, seed=0)
         supernet.fit(sampler.dataset(), epochs=1, verbose=0,
                      callbacks=[path.callback(delta=0.5), sampler.callback(tau=0.5)])
-        assert not np.allclose(path.probabilities.numpy()[:, :4], 0.25)  # importance moved them
+        assert not np.allclose(path.probabilities.numpy()[:3], 0.25)  # importance moved them
     elif method in ("bias", "split"):
         supernet = compile_sgd(SPACE.build_supernet(seed=0, interchoice=method))
         supernet.fit(data, epochs=1, verbose=0)
@@ -81,43 +95,55 @@ def _train(method, data, tmp_path):
 @pytest.mark.parametrize("method", ["spos", "pada", "bias", "split", "darts", "dcnas", "gmnas"])
 def test_every_method_trains_extracts_and_round_trips_a_function_space(method, tmp_path):
     x, _, data = tiny_data(num=32, batch_size=8, seed=1)
-    trained = _train(method, data, tmp_path)
-    archs = [SPACE.sample(seed) for seed in range(2)] + [{"block0": "conv5", "block1": "skip",
-                                                           "block2": "sep3"}]
+    # DCNAS gives every choice local weight copies: a value choice has none.
+    space = NO_WIDTH if method == "dcnas" else SPACE
+    trained = _train(method, data, tmp_path, space)
+    archs = [space.sample(seed) for seed in range(3)]
+    archs[2].update({"block0": "conv5", "block1": "skip", "block2": "sep3"})
+    if space is SPACE:
+        archs[0]["width"], archs[1]["width"] = "4", "8"
+    scores = kerasnas.evaluation.rank_architectures(trained, archs, data, verbose=0)
+    assert np.isfinite(scores).all()
     for arch in archs:
         supernet = trained.activate_for(arch) if method == "gmnas" else trained
         with supernet.fixed(arch):
             expected = supernet.predict(x, verbose=0)
         before = [np.array(v) for v in supernet.variables]
         child = trained.extract(arch)
-        np.testing.assert_array_equal(child.predict(x, verbose=0), expected)
+        np.testing.assert_allclose(child.predict(x, verbose=0), expected, rtol=0, atol=1e-6)
         assert all(np.array_equal(a, b) for a, b in zip(before, supernet.variables))
-        assert child.count_params() == SPACE.params(arch)
+        assert child.count_params() == space.params(arch)
     # The child's own .keras file and the supernet's.
     child.save(tmp_path / "child.keras")
-    np.testing.assert_array_equal(keras.saving.load_model(tmp_path / "child.keras").predict(x, verbose=0),
-                                  expected)
+    np.testing.assert_allclose(keras.saving.load_model(tmp_path / "child.keras").predict(x, verbose=0),
+                               expected, rtol=0, atol=1e-6)
     supernet.save(tmp_path / "supernet.keras")
     reloaded = keras.saving.load_model(tmp_path / "supernet.keras")
-    assert reloaded.space == SPACE
+    assert reloaded.space == space
     with reloaded.fixed(arch):
         np.testing.assert_array_equal(reloaded.predict(x, verbose=0), expected)
 
 
 def test_names_are_the_librarys_and_the_space_knows_its_choices():
-    assert SPACE.choices == {f"block{i}": ("conv3", "conv5", "sep3", "skip") for i in range(3)}
-    assert len(SPACE) == 64 and SPACE.num_classes == 5
+    blocks = {f"block{i}": ("conv3", "conv5", "sep3", "skip") for i in range(3)}
+    assert SPACE.choices == {**blocks, "width": ("4", "8")}  # in call order
+    assert len(SPACE) == 128 and SPACE.num_classes == 5 and SPACE.sliced_weights
     supernet = SPACE.build_supernet(seed=0)
-    child = SPACE.build_network(arch={"block0": "skip", "block1": "conv3", "block2": "sep3"})
+    arch = {"block0": "skip", "block1": "conv3", "block2": "sep3", "width": "4"}
+    child = SPACE.build_network(arch=arch)
     # The function's own layers are named alike in both (however many
     # candidates the supernet built between them); candidates by label.
     assert [l.name for l in child.layers] == [
-        "images", "conv2d", "block0__skip", "block1__conv3", "block2__sep3",
-        "global_average_pooling2d", "dense"]
-    assert [l.name for l in supernet.network.layers if not l.name.startswith("block")] == [
-        "images", "path", "conv2d", "global_average_pooling2d", "dense"]
-    # A NAS-Bench-201-style closed form needs no space code: the child is counted.
-    assert SPACE.params({"block0": "skip", "block1": "skip", "block2": "skip"}) == 8 * 27 + 8 + 8 * 5 + 5
+        "images", "conv2d", "block0__skip", "block1__conv3", "block2__sep3", "width__value",
+        "conv2d_1", "global_average_pooling2d", "dense"]
+    assert [l.name for l in supernet.network.layers if "__" not in l.name] == [
+        "images", "path", "conv2d", "conv2d_1", "global_average_pooling2d", "dense"]
+    # No closed form needed: the child is counted. Width 4 against 8: the
+    # 1x1 convolution's 4 more filters (8 inputs each), their BN and the
+    # next convolution's 4 more input channels (3x3, 6 filters).
+    skips = dict(block0="skip", block1="skip", block2="skip")
+    narrow, wide = SPACE.params({**skips, "width": "4"}), SPACE.params({**skips, "width": "8"})
+    assert wide - narrow == 4 * 8 + 4 * 4 + 4 * 9 * 6  # BN: scale, offset, mean, variance
     assert SPACE.get_config() == {"function": f"{__name__}:small_cnn", "input_shape": [8, 8, 3]}
 
 
@@ -152,6 +178,16 @@ def test_a_search_ranks_and_exports_a_function_space(tmp_path):
      r"Expected the options of its first call, \['z'\]. Received: \['a'\]"),
     (lambda: kerasnas.spaces.from_function(lambda b, x: keras.layers.Dense(2)(x), input_shape=(4, 4, 1)),
      "makes at least one choice"),
+    (lambda: kerasnas.spaces.from_function(
+        lambda b, x: b.value_choice("w", [2, 4], lambda w: keras.layers.Dense(3), x), input_shape=(4, 4, 1)),
+     r"value choice 'w'. Expected layers whose output has `value` channels .*2: \(None, 4, 4, 3\)"),
+    (lambda: kerasnas.spaces.from_function(
+        lambda b, x: b.value_choice("w", [2, 0], lambda w: keras.layers.Dense(w), x), input_shape=(4, 4, 1)),
+     r"`values` of value choice 'w'. Expected positive ints"),
+    (lambda: NO_WIDTH.build_network(arch={"block0": "skip"}), r"Expected exactly the labels"),
+    (lambda: SPACE.build_supernet(supernet_class=__import__("kerasnas").dcnas.DCNASSupernet,
+                                  local_copies=2, pool_size=4),
+     r"choices without them: \['width'\]"),
 ])
 def test_bad_spaces_are_refused_when_made(make, message):
     with pytest.raises(ValueError, match=message):

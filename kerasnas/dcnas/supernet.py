@@ -132,6 +132,14 @@ class DCNASSupernet(Supernet):
                 self._recorders[layer.label] = layer
         for layer in self._recorders.values():
             layer.record_input = True
+        missing = [label for label in labels if label not in self._recorders]
+        if missing:
+            raise ValueError(
+                "Invalid value for argument `space`. Expected a space whose every choice "
+                "holds local weight copies (a `kerasnas.layers.LocalShareChoice`: "
+                "`b.choice`, not `b.value_choice`). Received: choices without them: "
+                f"{missing}"
+            )
         widths = [int(self._recorders[l].pooled.shape[0]) for l in labels]
         num_layers, max_options = len(labels), max(self.space.num_options)
         self._widths = widths

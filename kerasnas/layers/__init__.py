@@ -7,6 +7,7 @@ from kerasnas.layers.interchoice import INTERCHOICE
 from kerasnas.layers.interchoice import SplitChoice
 from kerasnas.layers.local_share import LocalShareChoice
 from kerasnas.layers.mixed import MixedChoice
+from kerasnas.layers.value_choice import ValueChoice
 from kerasnas.layers.selection import CHOICE_TYPES
 from kerasnas.layers.selection import architecture_input
 from kerasnas.layers.selection import call_choice

@@ -88,6 +88,7 @@ class Builder:
         self.transforms = transforms
         self.found = {}  # label -> options, in call order
         self._calls = {}
+        self.sliced = False  # whether a value choice was made
         # The names of the supernet's choice layers and of the ops that feed
         # them their selections: counted apart from the function's own
         # layers, which a child has without them.
@@ -132,6 +133,65 @@ class Builder:
                 local_copies=settings["local_copies"],
             )
             return call_choice(choice, inputs, self.selectors, list(space.labels))
+
+    def value_choice(self, label, values, factory, inputs):
+        """A width (or any channel count) chosen among `values` for one
+        layer whose candidates share weights: the narrower is a slice of
+        the widest (see `kerasnas.layers.ValueChoice`).
+
+        Args:
+            label: the decision's name; its options are `str(value)`.
+            values: distinct positive ints, e.g. `[16, 32]`.
+            factory: `factory(value)` returns a new layer whose output has
+                `value` channels (last axis), e.g. `lambda w: ConvBN(w, 1)`.
+            inputs: the input tensor.
+
+        Returns:
+            The output tensor: `value` channels in a child; in the supernet
+            `max(values)` channels, those past the selected value zero.
+        """
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+            values = [values]
+        values = [v for v in values]
+        if not values or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
+            raise ValueError(
+                f"Invalid value for argument `values` of value choice {label!r}. Expected "
+                f"positive ints (channel counts). Received: {values!r}"
+            )
+        if not callable(factory) or isinstance(factory, keras.layers.Layer):
+            raise ValueError(
+                f"Invalid value for argument `factory` of value choice {label!r}. Expected a "
+                "function `factory(value)` returning a new layer with `value` output channels. "
+                f"Received: {factory!r}"
+            )
+        label, options = self._check(label, {str(v): factory for v in values})
+        self.sliced = True
+        k = self._calls.get(label, 0)
+        self._calls[label] = k + 1
+        prefix = (label,) if k == 0 else (label, k)
+        widest = max(values)
+        if self.mode == "child":
+            value = int(self.arch[label])
+            return self._candidate(prefix, "value", lambda: factory(value))(inputs)
+        if self.mode == "discover":
+            outputs = {}
+            for v in values:
+                outputs[v] = self._candidate(prefix, "value", lambda v=v: factory(v))(inputs)
+            wrong = {v: tuple(y.shape) for v, y in outputs.items() if y.shape[-1] != v}
+            if wrong:
+                raise ValueError(
+                    f"Invalid value for argument `factory` of value choice {label!r}. Expected "
+                    f"layers whose output has `value` channels (last axis). Received output "
+                    f"shapes {wrong}"
+                )
+            return outputs[widest]
+        layer = self._candidate(prefix, "value", lambda: factory(widest)).layer
+        from kerasnas.layers import ValueChoice
+
+        with _fresh_names(self._plumbing):
+            choice = ValueChoice(layer, values, label, name=_layer_name(*prefix, "choice"))
+            index = self.selectors[list(self.space.labels).index(label)]
+            return choice(inputs, index)
 
     def _check(self, label, candidates):
         if not isinstance(label, str) or not label:
@@ -244,6 +304,8 @@ class FunctionSpace(SearchSpace):
                 "which made none"
             )
         self.num_classes = int(outputs.shape[-1]) if outputs.shape else None
+        # A child of a value choice holds slices of the supernet's weights.
+        self.sliced_weights = builder.sliced
         super().__init__(builder.found)
 
     def build_network(

@@ -831,11 +831,12 @@ class Supernet(keras.Model):
                 child = self.space.build_network(
                     arch=arch, name=name, **{**self.network_options, **self._child_options(arch)}
                 )
-            transfer_weights(self.network, child)
+            sliced = bool(getattr(self.space, "sliced_weights", False))
+            transfer_weights(self.network, child, sliced)
             if bn_calibration_steps:
                 with self.fixed(arch):
                     self.calibrate_bn(bn_calibration_data, bn_calibration_steps)
-                    transfer_weights(self.network, child)
+                    transfer_weights(self.network, child, sliced)
         finally:
             for variable, value in saved:
                 variable.assign(value)
@@ -950,7 +951,7 @@ def clip_by_global_norm(gradients, clip_norm):
     return [g * tf.cast(scale, g.dtype) for g in gradients]
 
 
-def transfer_weights(source, target):
+def transfer_weights(source, target, sliced=False):
     """Copies weights from `source` into `target` layer by layer, by name.
 
     Every layer of `target` that owns weights takes them from the layer of
@@ -958,7 +959,9 @@ def transfer_weights(source, target):
     a `Choice` is found; where names repeat at several depths, the
     shallowest wins, as a space function's own layers and those inside its
     candidates are named with separate counters). `BatchNorm` layers of
-    different flavours copy what both have.
+    different flavours copy what both have. With `sliced` (a child of a
+    space with value choices), a target weight smaller than its source
+    takes the source's leading slice (the first channels, rows, ...).
     """
     by_name, level = {}, list(source._flatten_layers(include_self=False, recursive=False))
     while level:
@@ -973,21 +976,45 @@ def transfer_weights(source, target):
                 f"Cannot transfer weights: layer {layer.name!r} of {target.name!r} "
                 f"has no counterpart in {source.name!r}."
             )
-        _transfer_layer(by_name[layer.name], layer)
+        _transfer_layer(by_name[layer.name], layer, sliced)
 
 
 def _leaves(layer):
     return [l for l in layer._flatten_layers(include_self=True) if l.weights and not l._layers]
 
 
-def _transfer_layer(source, target):
+def _transfer_layer(source, target, sliced=False):
     sources, targets = _leaves(source), _leaves(target)
     if len(sources) != len(targets):
         raise ValueError(f"Cannot transfer weights of {source.name!r}: structures differ.")
     for s, t in zip(sources, targets):
         if isinstance(t, BatchNorm) and isinstance(s, BatchNorm):
-            for attr in ("gamma", "beta", "moving_mean", "moving_variance"):
-                if hasattr(s, attr) and hasattr(t, attr):
-                    getattr(t, attr).assign(getattr(s, attr))
-        else:
+            pairs = [
+                (getattr(t, attr), getattr(s, attr))
+                for attr in ("gamma", "beta", "moving_mean", "moving_variance")
+                if hasattr(s, attr) and hasattr(t, attr)
+            ]
+        elif not sliced:
             t.set_weights(s.get_weights())
+            continue
+        else:
+            if len(s.weights) != len(t.weights):
+                raise ValueError(f"Cannot transfer weights of {s.name!r}: structures differ.")
+            pairs = list(zip(t.weights, s.weights))
+        for t_var, s_var in pairs:
+            t_var.assign(_leading_slice(s_var, t_var) if sliced else s_var)
+
+
+def _leading_slice(source, target):
+    """`source`'s value cut to `target`'s shape along each axis (a value
+    choice's narrower candidate: the first channels, rows, ...)."""
+    value = ops.convert_to_numpy(source)
+    shape = tuple(int(d) for d in target.shape)
+    if shape != value.shape and len(shape) == value.ndim and all(a <= b for a, b in zip(shape, value.shape)):
+        value = value[tuple(slice(0, d) for d in shape)]
+    if shape != value.shape:
+        raise ValueError(
+            f"Cannot transfer weights: {source.path} has shape {value.shape}, "
+            f"{target.path} {shape}."
+        )
+    return value
