@@ -156,3 +156,12 @@ def test_nb201_equivalence_classes_match_the_known_counts():
     # A space without 'none' has no dead edge: classes are the architectures.
     conv = kerasnas.spaces.NasBench201(ops=("nor_conv_1x1", "nor_conv_3x3"))
     assert len({conv.equivalence_key(a) for a in conv.enumerate()}) == 64
+
+
+def test_an_option_no_space_builds_is_named_not_passed_to_keras():
+    # Issue #34: a missing hook surfaced as Keras' "Unrecognized keyword
+    # arguments passed to Supernet: {'interchoice': 'bias'}".
+    space = kerasnas.spaces.Darts(channels=4, layers=3)
+    with pytest.raises(ValueError, match=r"argument `interchoice`. Expected options of "
+                                         r"Darts.build_network \(\[.*'choice_type'.*\]\) or of Supernet"):
+        space.build_supernet(interchoice="bias")

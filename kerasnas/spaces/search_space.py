@@ -261,6 +261,14 @@ class SearchSpace:
             raise RuntimeError("kerasnas.supernet is not imported.")
         options = {**getattr(supernet_class, "network_defaults", {}), **options}
         network_options, options = self.split_options(options)
+        unknown = sorted(set(options) - _accepted_options(supernet_class))
+        if unknown:
+            raise ValueError(
+                f"Invalid value for argument `{unknown[0]}`. Expected options of "
+                f"{type(self).__name__}.build_network ({sorted(network_options)}) or of "
+                f"{supernet_class.__name__}: this space does not build the choices that "
+                f"option asks for. Received: {', '.join(f'{k}={options[k]!r}' for k in unknown)}"
+            )
         return supernet_class(self, network_options=network_options, **options)
 
     def get_config(self):
@@ -279,6 +287,22 @@ class SearchSpace:
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
+
+
+def _accepted_options(supernet_class):
+    """The keyword arguments a supernet class takes: those of the
+    `__init__` of every class of its MRO that lists them, and Keras
+    models' own (`name`, `trainable`, `dtype`)."""
+    accepted = {"name", "trainable", "dtype"}
+    for cls in supernet_class.__mro__:
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            continue
+        parameters = inspect.signature(init).parameters
+        accepted |= {n for n, p in parameters.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+            break
+    return accepted - {"self"}
 
 
 # The supernet package registers `kerasnas.Supernet` here when imported, so
