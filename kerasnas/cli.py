@@ -219,16 +219,29 @@ def main(argv=None):
         return 2
     output = _output_argument(args, rest)
     created = output is not None and not os.path.exists(output)
-    try:
+
+    def run():
         if output is not None:
             _check_output(output)
         return _dispatch(parser, args, rest)
+
+    return _reporting(prog, run, cleanup=lambda: _remove_if_empty(output, created))
+
+
+def _reporting(prog, function, cleanup=None):
+    """`function()`'s exit status; an error of `_REPORTED` (and an
+    interruption) is printed in one line, after `cleanup()`, and gives its
+    status instead."""
+    try:
+        return function()
     except KeyboardInterrupt:
-        _remove_if_empty(output, created)
+        if cleanup is not None:
+            cleanup()
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     except tuple(kind for kind, _ in _REPORTED) as error:
-        _remove_if_empty(output, created)
+        if cleanup is not None:
+            cleanup()
         if os.environ.get("KERASNAS_TRACEBACK"):
             raise
         print(f"{prog}: error: {_one_line(error)}", file=sys.stderr)
@@ -275,18 +288,11 @@ def _import_modules(modules):
 def script(main_function):
     """Runs a recipe script's `main` with the `kerasnas` command's error
     reporting (one line, a non-zero exit status); exits the process."""
-    prog = os.path.basename(sys.argv[0])
-    try:
+    def run():
         main_function()
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        sys.exit(130)
-    except tuple(kind for kind, _ in _REPORTED) as error:
-        if os.environ.get("KERASNAS_TRACEBACK"):
-            raise
-        print(f"{prog}: error: {_one_line(error)}", file=sys.stderr)
-        sys.exit(next(status for kind, status in _REPORTED if isinstance(error, kind)))
-    sys.exit(0)
+        return 0
+
+    sys.exit(_reporting(os.path.basename(sys.argv[0]), run))
 
 
 def _one_line(error):

@@ -460,7 +460,7 @@ def _reusable_results(results_path, record, overwrite):
         )
     if saved is not None:
         changed = [key for key in _COMPARED if saved.get(key) != record.get(key)]
-        if changed and (done or saved.get("format") != _RECORD_FORMAT):
+        if changed and done:  # (no scores yet: the record is simply rewritten)
             was = saved.get("described") or {}
             raise ValueError(
                 f"Cannot reuse the {len(done)} scores in {results_path}: they were computed "

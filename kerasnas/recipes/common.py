@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 from pathlib import Path
 
 import keras
@@ -106,13 +107,16 @@ def load_supernet(path):
         model = keras.saving.load_model(path)
     except Exception as error:  # Keras raises many kinds for a broken archive
         detail = " ".join(str(error).split())
-        hint = ""
-        if "Could not locate class" in detail:
-            hint = " Import the module that defines it first (`kerasnas --import MODULE ...`)."
+        missing = re.search(r"Could not locate class '([^']+)'", detail)
+        if missing:  # a user's class (e.g. their space): its module is not imported
+            detail = (
+                f"Could not locate class {missing.group(1)!r}, which it needs. Import the "
+                "module that defines it first (`kerasnas --import MODULE ...`)"
+            )
         raise ValueError(
             "Invalid value for argument `checkpoint`. Expected a supernet saved as "
             f".keras that this kerasnas can load. Received: checkpoint={str(path)!r} "
-            f"({type(error).__name__}: {detail[:300]}).{hint}"
+            f"({type(error).__name__}: {detail[:300]})"
         ) from error
     if not isinstance(model, Supernet):
         raise ValueError(

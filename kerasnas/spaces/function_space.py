@@ -44,6 +44,7 @@ from kerasnas.api_export import kerasnas_export
 from kerasnas.layers import architecture_input
 from kerasnas.layers import call_choice
 from kerasnas.layers import check_choice_type
+from kerasnas.layers import ValueChoice
 from kerasnas.layers import input_transform
 from kerasnas.layers import make_choice
 from kerasnas.spaces.search_space import SearchSpace
@@ -110,9 +111,7 @@ class Builder:
             `Choice` layer's over every candidate (supernet).
         """
         label, options = self._check(label, candidates)
-        k = self._calls.get(label, 0)
-        self._calls[label] = k + 1
-        prefix = (label,) if k == 0 else (label, k)
+        prefix = self._prefix(label)
         name = _layer_name(*prefix, "choice")
         if self.mode == "child":
             option = self.arch[label]
@@ -152,7 +151,7 @@ class Builder:
         """
         if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
             values = [values]
-        values = [v for v in values]
+        values = list(values)
         if not values or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
             raise ValueError(
                 f"Invalid value for argument `values` of value choice {label!r}. Expected "
@@ -164,11 +163,9 @@ class Builder:
                 "function `factory(value)` returning a new layer with `value` output channels. "
                 f"Received: {factory!r}"
             )
-        label, options = self._check(label, {str(v): factory for v in values})
+        label, _ = self._check(label, {str(v): factory for v in values})
         self.sliced = True
-        k = self._calls.get(label, 0)
-        self._calls[label] = k + 1
-        prefix = (label,) if k == 0 else (label, k)
+        prefix = self._prefix(label)
         widest = max(values)
         if self.mode == "child":
             value = int(self.arch[label])
@@ -186,12 +183,17 @@ class Builder:
                 )
             return outputs[widest]
         layer = self._candidate(prefix, "value", lambda: factory(widest)).layer
-        from kerasnas.layers import ValueChoice
-
         with _fresh_names(self._plumbing):
             choice = ValueChoice(layer, values, label, name=_layer_name(*prefix, "choice"))
             index = self.selectors[list(self.space.labels).index(label)]
             return choice(inputs, index)
+
+    def _prefix(self, label):
+        """The name parts of this call of `label`: `(label,)` the first
+        time, `(label, k)` for the k-th repeat (one decision, own weights)."""
+        k = self._calls.get(label, 0)
+        self._calls[label] = k + 1
+        return (label,) if k == 0 else (label, k)
 
     def _check(self, label, candidates):
         if not isinstance(label, str) or not label:

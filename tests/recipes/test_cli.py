@@ -94,9 +94,16 @@ class SmallSpace(kerasnas.spaces.NasBench201):
 
 TWO_RUNS = '''
 from kerasnas import cli
+
+def run(argv):
+    try:
+        return cli.main(argv)
+    except SystemExit as exit_info:
+        return exit_info.code
+
 argv = ["export", "--checkpoint", "supernet.keras", "--arch", {arch!r}, "--output", "child"]
-print("without", cli.main(argv))
-print("with", cli.main(argv[:2] + ["--import", "user_space"] + argv[2:]))
+print("without", run(argv))
+print("with", run(argv[:2] + ["--import", "user_space"] + argv[2:]))
 '''
 
 
@@ -123,8 +130,8 @@ def test_import_option_loads_a_users_space(tmp_path):
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
     )
     assert "without 2" in result.stdout and "with 0" in result.stdout, result.stdout + result.stderr[-3000:]
-    assert "Could not locate class" in result.stderr
-    assert "Import the module that defines it first (`kerasnas --import MODULE ...`)" in result.stderr
+    assert ("Could not locate class 'SmallSpace', which it needs. Import the module "
+            "that defines it first (`kerasnas --import MODULE ...`)") in result.stderr
     assert (tmp_path / "child" / "child.keras").is_file()
 
 
