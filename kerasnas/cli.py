@@ -426,8 +426,12 @@ def rank_command(args, parser):
         if args.batch_size < 1:
             raise _argument_error("--batch-size", "a positive int", args.batch_size)
         steps = _calibration_steps(args)
-        supernet = load_supernet(args.checkpoint)
+        # The cheap checks first: the data files and the benchmark.
+        for data in (args.data, args.bn_calibration_data if steps else None):
+            if data is not None:
+                nas_data.info(data)
         benchmark = NasBench201(args.benchmark, dataset=args.dataset)
+        supernet = load_supernet(args.checkpoint)
         check_benchmark(benchmark, supernet.space, "checkpoint")
         archs = sample_archs(benchmark, num, args.arch_seed)
         evaluation = nas_data.load(
@@ -487,6 +491,9 @@ def search_command(args, parser):
         if args.resume and args.overwrite:
             raise ValueError("Pass at most one of `--resume` and `--overwrite`.")
         steps = _calibration_steps(args)
+        for data in (args.data, args.bn_calibration_data if steps else None):
+            if data is not None:  # the data files first: cheaper than the supernet
+                nas_data.info(data)
         supernet = load_supernet(args.checkpoint)
         space = supernet.space
         benchmark = search_common.load_benchmark(config)
