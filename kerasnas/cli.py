@@ -213,7 +213,7 @@ def main(argv=None):
     args, rest = parser.parse_known_args(argv)
     prog = f"kerasnas {args.command}"
     try:
-        _import_modules(imports + args.imports)
+        _import_modules(imports)  # (`--import` is in the parser for its help only)
     except ValueError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return 2

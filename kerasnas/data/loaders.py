@@ -129,14 +129,22 @@ _NPZ_EXPECTED = (
 )
 
 
+def not_a_zip(path):
+    """Why the file at `path` is no zip archive (an `.npz` or `.keras`
+    file): "an empty file" or its first bytes; None for a zip archive."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head.startswith(b"PK"):  # every zip archive does
+        return None
+    return "an empty file" if not head else f"its first bytes are {head!r}"
+
+
 def _open_npz(path):
     """`numpy.load` of an `.npz` file; a file that is not one is refused by
     name (never numpy's advice to allow pickles)."""
-    with open(path, "rb") as f:
-        head = f.read(8)
-    if not head.startswith(b"PK"):  # every zip archive does
-        what = "an empty file" if not head else f"its first bytes are {head!r}"
-        raise _npz_error(path, _NPZ_EXPECTED, f"not a zip archive: {what}")
+    problem = not_a_zip(path)
+    if problem:
+        raise _npz_error(path, _NPZ_EXPECTED, f"not a zip archive: {problem}")
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
@@ -154,11 +162,11 @@ def _npz_array(archive, path, key):
 def _read_npz(path, split):
     """The images and labels of `split`, checked against the whole file
     (`_npz_meta`): a bad file is refused whichever split is read."""
-    meta = _npz_meta(path, *_stat(path))
+    _npz_meta(path, *_stat(path))  # checks this version of the file once
     with _open_npz(path) as archive:
         x = _npz_array(archive, path, f"x_{split}")
         y = _npz_array(archive, path, f"y_{split}")
-    return _checked_images(x, path, split, meta), _checked_labels(y, path, split, meta, len(x))
+    return _images(x), y.reshape(-1).astype("int64")
 
 
 def _stat(path):
@@ -189,8 +197,8 @@ def _npz_meta(path, mtime_ns, size):
         declared = _declared_classes(archive, path)
     meta = {"image_shape": None}
     for split in ("train", "test"):
-        x = _checked_images(arrays[f"x_{split}"], path, split, meta)
-        shape = tuple(x.shape[1:]) if x.ndim == 4 else tuple(x.shape[1:]) + (1,)
+        x = _checked_images(arrays[f"x_{split}"], path, split)
+        shape = tuple(x.shape[1:])  # (h, w, c): `_images` adds a missing channel axis
         if len(x) and meta["image_shape"] not in (None, shape):
             raise _npz_error(
                 path, "x_train and x_test images of one shape",
@@ -234,9 +242,9 @@ def _declared_classes(archive, path):
     return None
 
 
-def _checked_images(x, path, split, meta):
-    """Integer images in [0, 255] become uint8; float images must be finite
-    and in [0, 1]; anything else is refused."""
+def _checked_images(x, path, split):
+    """`_images(x)` of images that are integers in [0, 255], or floats
+    finite and in [0, 1]; anything else is refused."""
     key = f"x_{split}"
     if x.ndim not in (3, 4):
         raise _npz_error(
@@ -251,7 +259,6 @@ def _checked_images(x, path, split, meta):
                 path, f"`{key}` integer pixels in [0, 255]",
                 f"{key} holds {x.flat[flat]} at flat index {flat}",
             )
-        x = x.astype(np.uint8)
     elif kind == "f":
         finite = np.isfinite(x)
         if not finite.all():
@@ -271,9 +278,15 @@ def _checked_images(x, path, split, meta):
         raise _npz_error(
             path, f"`{key}` numeric images (uint8 or float)", f"{key} of dtype {x.dtype}"
         )
-    if x.ndim == 3:
-        x = x[..., None]
-    return x
+    return _images(x)
+
+
+def _images(x):
+    """Checked images as the loaders return them: integers as uint8,
+    `(n, h, w)` with a channel axis."""
+    if x.dtype.kind in "iu" and x.dtype != np.uint8:
+        x = x.astype(np.uint8)
+    return x[..., None] if x.ndim == 3 else x
 
 
 def _integer_labels(y, path, split, count):
@@ -346,12 +359,6 @@ def _check_label_range(y, path, split, meta):
             path, f"labels in [0, {classes}) ({classes} classes, from "
             f"{meta['classes_from']})", f"y_{split}[{index}] = {y[index]}",
         )
-
-
-def _checked_labels(y, path, split, meta, count):
-    y = _integer_labels(y, path, split, count)
-    _check_label_range(y, path, split, meta)
-    return y
 
 
 def _digits(split):

@@ -83,6 +83,7 @@ def _resumable(directory, listed):
 def load_supernet(path):
     """Loads a `kerasnas.Supernet` saved as `.keras`, or the directory of a
     `kerasnas.fewshot.FewShotSupernet`; raises a clear error."""
+    from kerasnas.data.loaders import not_a_zip
     from kerasnas.supernet import Supernet
 
     if os.path.isfile(os.path.join(path, "tree.json")):  # a few-shot tree's directory
@@ -95,13 +96,11 @@ def load_supernet(path):
             f"supernet saved as .keras. Received: checkpoint={str(path)!r} "
             "(no such file)"
         )
-    with open(path, "rb") as f:
-        head = f.read(4)
-    if not head.startswith(b"PK"):  # a .keras file is a zip archive
-        what = "an empty file" if not head else f"its first bytes are {head!r}"
+    problem = not_a_zip(path)  # a .keras file is a zip archive
+    if problem:
         raise ValueError(
             "Invalid value for argument `checkpoint`. Expected a supernet saved as "
-            f".keras (a zip archive). Received: checkpoint={str(path)!r} ({what})"
+            f".keras (a zip archive). Received: checkpoint={str(path)!r} ({problem})"
         )
     try:
         model = keras.saving.load_model(path)

@@ -994,15 +994,21 @@ def _transfer_layer(source, target, sliced=False):
                 for attr in ("gamma", "beta", "moving_mean", "moving_variance")
                 if hasattr(s, attr) and hasattr(t, attr)
             ]
-        elif not sliced:
-            t.set_weights(s.get_weights())
-            continue
         else:
             if len(s.weights) != len(t.weights):
                 raise ValueError(f"Cannot transfer weights of {s.name!r}: structures differ.")
             pairs = list(zip(t.weights, s.weights))
         for t_var, s_var in pairs:
-            t_var.assign(_leading_slice(s_var, t_var) if sliced else s_var)
+            t_var.assign(_leading_slice(s_var, t_var) if sliced else _same_shape(s_var, t_var))
+
+
+def _same_shape(source, target):
+    if tuple(source.shape) != tuple(target.shape):
+        raise ValueError(
+            f"Cannot transfer weights: {source.path} has shape {tuple(source.shape)}, "
+            f"{target.path} {tuple(target.shape)}."
+        )
+    return source
 
 
 def _leading_slice(source, target):
