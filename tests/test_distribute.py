@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 import keras
+import kerasnas
 from nas_helpers import compile_sgd, tiny_data, tiny_space
 
 
@@ -252,7 +253,7 @@ def test_interchoice_weights_on_two_replicas_match_one_device(mirrored, intercho
         keras.utils.set_random_seed(0)
         with strategy.scope():
             supernet = tiny_space().build_supernet(
-                seed=1, bn="batch", interchoice=interchoice, weight_decay=1e-3,
+                seed=1, bn="batch", choices=kerasnas.layers.InterChoices(interchoice), weight_decay=1e-3,
                 virtual_batch_size=8,
             )
             compile_sgd(supernet)

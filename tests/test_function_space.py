@@ -73,7 +73,7 @@ def _train(method, data, tmp_path, space):
                      callbacks=[path.callback(delta=0.5), sampler.callback(tau=0.5)])
         assert not np.allclose(path.probabilities.numpy()[:3], 0.25)  # importance moved them
     elif method in ("bias", "split"):
-        supernet = compile_sgd(space.build_supernet(seed=0, interchoice=method))
+        supernet = compile_sgd(space.build_supernet(seed=0, choices=kerasnas.layers.InterChoices(method)))
         supernet.fit(data, epochs=1, verbose=0)
     elif method == "darts":
         from kerasnas.darts import DartsSupernet, paired
@@ -198,7 +198,7 @@ def test_a_search_ranks_and_exports_a_function_space(tmp_path):
     (lambda: spaces()[1].build_network(arch={"block0": "skip"}), r"Expected exactly the labels"),
     (lambda: spaces()[0].build_supernet(supernet_class=__import__("kerasnas").dcnas.DCNASSupernet,
                                   local_copies=2, pool_size=4),
-     r"choices without them: \['width'\]"),
+     r"value choice 'width' shares one layer among its values"),
 ])
 def test_bad_spaces_are_refused_when_made(make, message):
     with pytest.raises(ValueError, match=message):

@@ -10,6 +10,7 @@ import kerasnas
 from kerasnas.callbacks import EpochCheckpoint
 from kerasnas.callbacks import SplitWeights
 from kerasnas.layers import BiasChoice
+from kerasnas.layers import InterChoices
 from kerasnas.layers import SplitChoice
 from nas_helpers import compile_sgd, tiny_data, tiny_mobilenet, tiny_space
 
@@ -20,9 +21,10 @@ FIXED = {
 }
 
 
-def build(interchoice=None, seed=1, **options):
+def build(interchoice=None, seed=1, interchoice_options=None, **options):
     keras.utils.set_random_seed(0)
-    return tiny_space().build_supernet(seed=seed, bn="batch", interchoice=interchoice, **options)
+    choices = None if interchoice is None else InterChoices(interchoice, options=interchoice_options)
+    return tiny_space().build_supernet(seed=seed, bn="batch", choices=choices, **options)
 
 
 def layers_of(supernet, cls):
@@ -62,17 +64,17 @@ def test_nb201_default_priors_are_the_reference_map():
 )
 def test_bad_priors_are_clear_value_errors(priors, message):
     with pytest.raises(ValueError, match=message):
-        tiny_space().build_supernet(interchoice="bias", priors=priors)
+        tiny_space().build_supernet(choices=InterChoices("bias", priors=priors))
 
 
 def test_bad_interchoice_options_are_clear_value_errors():
-    with pytest.raises(ValueError, match="interchoice"):
-        tiny_space().build_supernet(interchoice="biases")
-    with pytest.raises(ValueError, match="interchoice_options"):
-        tiny_space().build_supernet(interchoice="bias", interchoice_options={"slots": "shared"})
-    with pytest.raises(ValueError, match="single-path"):
+    with pytest.raises(ValueError, match="`mode`.*'split'.*Received: mode='biases'"):
+        InterChoices("biases")
+    with pytest.raises(ValueError, match=r"`options`. Expected keys among \['bias_updates'\]"):
+        InterChoices("bias", options={"slots": "shared"})
+    with pytest.raises(ValueError, match="DartsSupernet builds mixed choices"):
         tiny_space().build_supernet(
-            supernet_class=kerasnas.darts.DartsSupernet, interchoice="bias"
+            supernet_class=kerasnas.darts.DartsSupernet, choices=InterChoices("bias")
         )
 
 

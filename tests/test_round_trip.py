@@ -115,7 +115,7 @@ CASES = {
     # split copies with per-copy optimizer slots (the supernet's state).
     "interchoice-split-per-copy": Case(
         lambda: tiny_space().build_supernet(
-            seed=1, bn="batch", interchoice="split", interchoice_options={"slots": "per_copy"}
+            seed=1, bn="batch", choices=kerasnas.layers.InterChoices("split", options={"slots": "per_copy"})
         ),
         prepare=lambda supernet: [
             l.set_depth(2) for l in supernet.choice_layers() if isinstance(l, kerasnas.layers.SplitChoice)
@@ -132,7 +132,7 @@ CASES = {
         prepare=lambda supernet: dcnas_pair_phase(supernet, layer=1), **MOBILENET,
     ),
     "mobilenet-interchoice-bias-sum": Case(
-        lambda: mobilenet().build_supernet(seed=1, bn="standard", interchoice="bias_sum"), **MOBILENET
+        lambda: mobilenet().build_supernet(seed=1, bn="standard", choices=kerasnas.layers.InterChoices("bias_sum")), **MOBILENET
     ),
     "mobilenet-uniform": Case(
         lambda: mobilenet().build_supernet(seed=1, bn="standard"), **MOBILENET

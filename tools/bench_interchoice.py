@@ -51,7 +51,7 @@ def build(args):
         keras.utils.set_random_seed(0)
         supernet = space.build_supernet(
             seed=0, bn="batch", weight_decay=5e-4, clip_norm=5.0,
-            interchoice=None if variant == "spos" else variant,
+            choices=None if variant == "spos" else kerasnas.layers.InterChoices(variant),
         )
         for layer in supernet.choice_layers():
             if isinstance(layer, kerasnas.layers.SplitChoice):

@@ -24,7 +24,7 @@ class SplitWeights(keras.callbacks.Callback):
     Example:
 
     ```python
-    supernet = space.build_supernet(interchoice="split")
+    supernet = space.build_supernet(choices=kerasnas.layers.InterChoices("split"))
     supernet.fit(ds, epochs=250, callbacks=[kerasnas.callbacks.SplitWeights([100])])
     ```
     """
@@ -47,7 +47,7 @@ class SplitWeights(keras.callbacks.Callback):
         if not layers:
             raise ValueError(
                 "SplitWeights needs a supernet with split weights (built with "
-                "`interchoice='split'`): the model has no SplitChoice layer."
+                "`choices=InterChoices('split')`): the model has no SplitChoice layer."
             )
         return layers
 

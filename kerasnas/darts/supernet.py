@@ -6,6 +6,8 @@ import tensorflow as tf
 from keras import ops
 
 from kerasnas.api_export import kerasnas_export
+from kerasnas.layers import MixedChoices
+from kerasnas.layers.factory import check_factory
 from kerasnas.supernet import Supernet
 
 RELAXATIONS = ("darts", "snas")
@@ -26,7 +28,7 @@ def temperature(epoch, epochs, start=1.0, end=0.1):
 class DartsSupernet(Supernet):
     """A differentiable supernet: every choice a mixture weighted by α.
 
-    The space's network is built with `choice_type="mixed"`: each choice
+    The space's network is built with `kerasnas.layers.MixedChoices()`: each choice
     (`kerasnas.layers.MixedChoice`) outputs `sum_o w_o * candidate_o(x)` with
     `w` the row of its label in `mixing_weights()`: the softmax of `α` over
     the options `option_mask` allows (a few-shot sub-supernet's domain; the
@@ -60,10 +62,9 @@ class DartsSupernet(Supernet):
         NAS", ICLR 2021.
 
     Args:
-        space: the search space (its builder must take `choice_type`).
-        network_options: keyword arguments of `space.build_network`;
-            `choice_type` is set to `"mixed"`. NAS-Bench-201's reference
-            search model uses `bn="search"`.
+        space: the search space.
+        network_options: keyword arguments of `space.build_network`.
+            NAS-Bench-201's reference search model uses `bn="search"`.
         seed: seed of α's initialisation and of the Gumbel noise.
         weight_decay: coupled L2 decay of the weights (reference 3e-4).
         clip_norm: global-norm clipping of the weight gradients (reference 5).
@@ -96,8 +97,6 @@ class DartsSupernet(Supernet):
     ```
     """
 
-    network_defaults = {"choice_type": "mixed"}
-
     def __init__(
         self,
         space,
@@ -114,14 +113,13 @@ class DartsSupernet(Supernet):
         temperature=(1.0, 0.1),
         **kwargs,
     ):
-        network_options = dict(network_options or {})
-        if network_options.get("choice_type", "mixed") != "mixed":
+        choices = check_factory(kwargs.pop("choices", None) or MixedChoices())
+        if not isinstance(choices, MixedChoices):
             raise ValueError(
-                "Invalid value for argument `network_options`. A DartsSupernet "
-                "builds mixed choices. Expected choice_type='mixed' or absent. "
-                f"Received: choice_type={network_options['choice_type']!r}"
+                "Invalid value for argument `choices`. A DartsSupernet builds mixed "
+                "choices: expected kerasnas.layers.MixedChoices() or None. Received: "
+                f"choices={choices!r}"
             )
-        network_options["choice_type"] = "mixed"
         if relaxation not in RELAXATIONS:
             raise ValueError(
                 f"Invalid value for argument `relaxation`. Expected one of "
@@ -152,6 +150,7 @@ class DartsSupernet(Supernet):
         super().__init__(
             space,
             network_options=network_options,
+            choices=choices,
             seed=seed,
             weight_decay=weight_decay,
             clip_norm=clip_norm,
@@ -213,6 +212,10 @@ class DartsSupernet(Supernet):
         decided = ops.expand_dims(ops.convert_to_tensor(self.decided) > 0, -1)
         weights = ops.where(decided, ops.convert_to_tensor(self.projection), self.alpha_weights(sample))
         return weights * ops.convert_to_tensor(self.perturbation) if perturb else weights
+
+    @classmethod
+    def default_choices(cls):
+        return MixedChoices()
 
     def architecture_input(self):
         return self.mixing_weights()

@@ -10,7 +10,9 @@ from keras import ops
 from kerasnas.api_export import kerasnas_export
 from kerasnas.dcnas.pool import nearest_members
 from kerasnas.dcnas.pool import sample_pool
+from kerasnas.layers import LocalCopies
 from kerasnas.layers import LocalShareChoice
+from kerasnas.layers.factory import check_factory
 from kerasnas.layers import moving_stats_gate
 from kerasnas.supernet import Supernet
 
@@ -25,7 +27,8 @@ class DCNASSupernet(Supernet):
     """A supernet with M local weight copies per candidate (DCNAS-style).
 
     Built by `space.build_supernet(supernet_class=DCNASSupernet,
-    local_copies=M, ...)` (M = 2 by default, the paper's): every choice is a
+    local_copies=M, ...)` (M = 2 by default, the paper's): its choice
+    factory is `kerasnas.layers.LocalCopies(M)`, so every choice is a
     `kerasnas.layers.LocalShareChoice`. It holds:
 
     - a pool of `pool_size` distinct architectures (seeded) and their
@@ -59,6 +62,9 @@ class DCNASSupernet(Supernet):
 
     Args:
         space: the `SearchSpace`.
+        local_copies: M, the weight copies per candidate (default 2, the
+            paper's; or give `choices=kerasnas.layers.LocalCopies(M,
+            slots=...)`).
         pool_size: N (paper: 10,000); at most the space's size.
         pool_seed: seed of the pool (default: `seed`).
         layer_order: the order in which layers are decided (labels or
@@ -73,22 +79,26 @@ class DCNASSupernet(Supernet):
         **kwargs: `kerasnas.Supernet`'s (`seed`, `weight_decay`, ...).
     """
 
-    network_defaults = {"local_copies": 2}
-
     def __init__(
-        self, space, pool_size=10000, pool_seed=None, layer_order=None, lambda_scale="lr",
+        self, space, local_copies=None, pool_size=10000, pool_seed=None, layer_order=None, lambda_scale="lr",
         meta_learning_rate=0.1, meta_interval=20, pair_lambda=None, feature_choice="last", **kwargs,
     ):
         if isinstance(space, dict):
             space = keras.saving.deserialize_keras_object(space)
-        options = dict(kwargs.get("network_options") or {})
-        copies = options.get("local_copies")
-        if copies is None:
+        choices = kwargs.get("choices")
+        if choices is None:
+            choices = LocalCopies(2 if local_copies is None else local_copies)
+        choices = check_factory(choices)
+        if not isinstance(choices, LocalCopies) or (
+            local_copies is not None and choices.copies != local_copies
+        ):
             raise ValueError(
-                "Invalid value for argument `network_options`. Expected "
-                "`local_copies` (M >= 1) for a DCNASSupernet. Received: "
-                f"network_options={options}"
+                "Invalid value for argument `choices`. A DCNASSupernet builds local weight "
+                f"copies: expected kerasnas.layers.LocalCopies (with local_copies="
+                f"{local_copies!r} if given). Received: choices={choices!r}"
             )
+        kwargs["choices"] = choices
+        copies = choices.copies
         if lambda_scale not in LAMBDA_SCALES:
             raise ValueError(
                 "Invalid value for argument `lambda_scale`. Expected one of "
@@ -206,6 +216,10 @@ class DCNASSupernet(Supernet):
         return ops.where(ops.logical_and(found, state >= 0), state, random)
 
     # === Paths ===
+    @classmethod
+    def default_choices(cls):
+        return LocalCopies(2)
+
     def architecture_input(self):
         return ops.concatenate([ops.convert_to_tensor(self.active_path), ops.convert_to_tensor(self.active_copies)])
 
@@ -216,15 +230,16 @@ class DCNASSupernet(Supernet):
     def path_variables(self):
         return [self.active_path, self.active_copies]
 
-    def _child_options(self, arch):
+    def _child_choices(self, arch):
+        """Loads the copies of `arch`'s sharing state into the candidates'
+        variables (what a child inherits), then as the base class."""
         indices = self.space.encode(arch)
         copies = self.sharing_state(arch)
         labels = list(self.space.labels)
         for layer in self.choice_layers():
-            if isinstance(layer, LocalShareChoice):
-                position = labels.index(layer.label)
-                layer.load_copy(indices[position], copies[position])
-        return super()._child_options(arch)
+            position = labels.index(layer.label)
+            layer.load_copy(indices[position], copies[position])
+        return super()._child_choices(arch)
 
     def pooled_features(self):
         """`(L, max width)`: each layer's recorded pooled input, zero-padded

@@ -122,6 +122,43 @@ class Choice(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return self.candidates[0].compute_output_shape(input_shape)
 
+    # === Hooks the supernet and the space builders call ===
+    # The labels of earlier choices this one reads (inter-choice weights).
+    prior_labels = ()
+    # `{id(variable): bank entry}` of per-copy optimizer slots (`bind_slots`).
+    slot_banks = None
+
+    def select(self, inputs, selectors, labels):
+        """Calls the layer on `inputs` with its part of the architecture
+        input: `selectors` are the network's per-choice rows (see
+        `kerasnas.layers.ChoiceFactory.architecture_input`), `labels` the
+        space's labels in their order. Subclasses that read more (priors,
+        a copy) override it."""
+        return self(inputs, selectors[labels.index(self.label)])
+
+    def guarded_variables(self):
+        """`[(variable, mask_fn(index, priors))]`: the layer's own variables
+        a path uses in part; the supernet's optimizer moves only the masked
+        entries (inter-choice biases). None here."""
+        return []
+
+    def bind_slots(self, slots_by_variable):
+        """Called once the optimizer has its slots (`{id(variable): [slot
+        variables]}` of the candidates); returns the variables the layer
+        creates for them (per-copy slots of weight copies). None here."""
+        return []
+
+    def load_path(self, index, priors):
+        """Before a child of the path `(priors, index)` is extracted from
+        the live variables: loads what that path uses (a weight copy).
+        Nothing here."""
+
+    def fold(self, index, priors):
+        """What the child of the path `(priors, index)` applies to this
+        choice's input, as `(scale, offset)` constants (`x * scale +
+        offset`), or None for nothing (here)."""
+        return None
+
     def candidate_variables(self, option):
         """The trainable variables of the candidate named `option`."""
         return self.candidates[self.options.index(option)].trainable_variables

@@ -31,21 +31,12 @@ from keras.src.backend.common.stateless_scope import in_stateless_scope
 
 from kerasnas.api_export import kerasnas_export
 from kerasnas.layers.choice import Choice
+from kerasnas.layers.factory import ChoiceFactory
 
 BIAS_MODES = ("bias", "mul_bias", "bias_sum")
 INTERCHOICE = BIAS_MODES + ("split",)
 BIAS_UPDATES = ("path", "all")
 SPLIT_SLOTS = ("shared", "per_copy")
-
-
-def check_interchoice(interchoice):
-    """Validates a space builder's `interchoice` argument."""
-    if interchoice is not None and interchoice not in INTERCHOICE:
-        raise ValueError(
-            "Invalid value for argument `interchoice`. Expected None or one of "
-            f"{list(INTERCHOICE)}. Received: interchoice={interchoice!r}"
-        )
-    return interchoice
 
 
 def _check_priors(prior_labels, prior_sizes):
@@ -80,6 +71,11 @@ class _DependentChoice(Choice):
                 "the selected candidate only (`dense=False`). Received: dense=True"
             )
         self.prior_labels, self.prior_sizes = _check_priors(prior_labels, prior_sizes)
+
+    def select(self, inputs, selectors, labels):
+        index = selectors[labels.index(self.label)]
+        priors = ops.stack([selectors[labels.index(p)] for p in self.prior_labels])
+        return self(inputs, index, priors=priors)
 
     def get_config(self):
         return {
@@ -426,3 +422,70 @@ def _swap_copy(variable, bank, loaded, key, seen):
     else:  # in place, one row written
         bank.value.scatter_nd_update([[loaded]], current[None])
     variable.assign(tf.where(seen, tf.gather(bank.value, key), current))
+
+
+@kerasnas_export("kerasnas.layers.InterChoices")
+@keras.saving.register_keras_serializable(package="kerasnas")
+class InterChoices(ChoiceFactory):
+    """The choice factory of inter-choice dependent weights: single-path
+    choices in which every choice with priors is a `BiasChoice` (`mode`
+    `"bias"`, `"mul_bias"`, `"bias_sum"`) or a `SplitChoice` (`"split"`);
+    a choice without priors is a plain `Choice` (the reference's rule). A
+    child gets the path's biases folded into constants and the path's split
+    copies (`Supernet.extract`).
+
+    Args:
+        mode: one of `"bias"`, `"mul_bias"`, `"bias_sum"`, `"split"`.
+        priors: the choices each choice depends on (see
+            `SearchSpace.resolve_priors`; default the space's
+            `default_priors()`, for NAS-Bench-201 the reference's map).
+        options: more arguments of the layers: `bias_updates` (bias modes),
+            `max_depth` and `slots` (`"split"`).
+
+    Example:
+
+    ```python
+    supernet = space.build_supernet(choices=kerasnas.layers.InterChoices("bias"))
+    ```
+    """
+
+    def __init__(self, mode="bias", priors=None, options=None):
+        if mode not in INTERCHOICE:
+            raise ValueError(
+                "Invalid value for argument `mode`. Expected one of "
+                f"{list(INTERCHOICE)}. Received: mode={mode!r}"
+            )
+        options = dict(options or {})
+        allowed = {"max_depth", "slots"} if mode == "split" else {"bias_updates"}
+        unknown = sorted(set(options) - allowed)
+        if unknown:
+            raise ValueError(
+                "Invalid value for argument `options`. Expected keys "
+                f"among {sorted(allowed)} for mode={mode!r}. "
+                f"Received: {sorted(options)}"
+            )
+        self.mode = mode
+        self.priors = priors
+        self.options = options
+
+    def make(self, candidates, options, label, *, name, dense, space):
+        priors = space.resolve_priors(self.priors)[label]
+        if not priors:
+            return super().make(candidates, options, label, name=name, dense=dense, space=space)
+        kwargs = dict(self.options)
+        if self.mode == "split":
+            cls = SplitChoice
+        else:
+            cls, kwargs["mode"] = BiasChoice, self.mode
+        return cls(
+            candidates, options=options, label=label, dense=dense, name=name,
+            prior_labels=priors, prior_sizes=[len(space.choices[p]) for p in priors], **kwargs,
+        )
+
+    def get_config(self):
+        priors = self.priors
+        if isinstance(priors, dict):
+            priors = {k: list(v) for k, v in priors.items()}
+        elif priors is not None:
+            priors = [list(p) for p in priors]
+        return {"mode": self.mode, "priors": priors, "options": dict(self.options)}

@@ -20,6 +20,7 @@ from keras.src.backend.common.stateless_scope import in_stateless_scope
 
 from kerasnas.api_export import kerasnas_export
 from kerasnas.layers.choice import Choice
+from kerasnas.layers.factory import ChoiceFactory
 from kerasnas.layers.interchoice import SPLIT_SLOTS
 from kerasnas.layers.interchoice import _CopyBanks
 from kerasnas.layers.interchoice import _check_option
@@ -107,6 +108,12 @@ class LocalShareChoice(_CopyBanks, Choice):
         branches = [lambda x, o=o: self._run(o, copy, x, training) for o in range(len(self.candidates))]
         return ops.switch(index, branches, inputs)
 
+    def select(self, inputs, selectors, labels):
+        """The option and the copy: the path's entry of this label and the
+        entry `len(labels)` after it (`LocalCopies.architecture_input`)."""
+        position = labels.index(self.label)
+        return self(inputs, selectors[position], copy=selectors[len(labels) + position])
+
     def load_copy(self, index, copy):
         """Eagerly loads copy `copy` of candidate `index` (before a child is
         extracted from the live variables)."""
@@ -114,3 +121,47 @@ class LocalShareChoice(_CopyBanks, Choice):
 
     def get_config(self):
         return {**super().get_config(), "copies": self.copies, "slots": self.slots}
+
+
+@kerasnas_export("kerasnas.layers.LocalCopies")
+@keras.saving.register_keras_serializable(package="kerasnas")
+class LocalCopies(ChoiceFactory):
+    """The choice factory of local weight sharing (DCNAS): a
+    `LocalShareChoice` with `copies` weight copies per candidate at every
+    choice point. The architecture input is the path followed by the copy
+    each choice uses (`2 * num_choices` int32 entries).
+
+    Args:
+        copies: M, the weight copies per candidate (paper: 2).
+        slots: `"shared"` or `"per_copy"` optimizer slots.
+    """
+
+    def __init__(self, copies=2, slots="shared"):
+        if check_local_copies(copies) is None:
+            raise ValueError(
+                "Invalid value for argument `local_copies`. Expected an int M >= 1 "
+                f"(weight copies per candidate). Received: local_copies={copies!r}"
+            )
+        self.copies = copies
+        self.slots = _check_option("slots", slots, SPLIT_SLOTS)
+
+    def architecture_input(self, num_options):
+        n = 2 * len(num_options)
+        tensor = keras.Input(batch_shape=(n,), dtype="int32", name="path")
+        return tensor, [tensor[i] for i in range(n)]
+
+    def make(self, candidates, options, label, *, name, dense, space):
+        return LocalShareChoice(
+            candidates, options=options, label=label, dense=dense, name=name,
+            copies=self.copies, slots=self.slots,
+        )
+
+    def make_value(self, layer, values, label, *, name, space):
+        raise ValueError(
+            f"Invalid value for argument `space`: its value choice {label!r} shares one layer "
+            "among its values, and DCNAS' local weight copies are per candidate. Use "
+            "`b.choice` with one candidate per value for DCNAS."
+        )
+
+    def get_config(self):
+        return {"copies": self.copies, "slots": self.slots}

@@ -62,6 +62,11 @@ class ValueChoice(keras.layers.Layer):
         width = ops.take(widths, ops.cast(index, "int32"))
         return y * ops.cast(channels < width, y.dtype)
 
+    def select(self, inputs, selectors, labels):
+        """Calls the layer with its row of the architecture input (see
+        `kerasnas.layers.Choice.select`)."""
+        return self(inputs, selectors[labels.index(self.label)])
+
     def compute_output_shape(self, input_shape):
         return self.layer.compute_output_shape(input_shape)
 

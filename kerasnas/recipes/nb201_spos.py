@@ -293,8 +293,7 @@ def build_supernet(space, config, steps_per_epoch, path_sampler=None):
         clip_norm=config["clip_norm"],
         bn=config["bn"],
         # Inter-choice weights (kerasnas.recipes.nb201_interchoice).
-        interchoice=config.get("interchoice"),
-        interchoice_options=config.get("interchoice_options"),
+        **_interchoice_choices(config),
         dtype_policy=config.get("dtype_policy"),
         **options,
     )
@@ -652,3 +651,12 @@ def main(argv=None, prog="nb201_spos"):
         config_from_args(args), output, resume=args.resume,
         overwrite=args.overwrite, verbose=args.verbose,
     )
+
+
+def _interchoice_choices(config):
+    """`{"choices": InterChoices}` for a run with inter-choice weights."""
+    if not config.get("interchoice"):
+        return {}
+    from kerasnas.layers import InterChoices
+
+    return {"choices": InterChoices(config["interchoice"], options=config.get("interchoice_options"))}

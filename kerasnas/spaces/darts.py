@@ -9,12 +9,10 @@ import numpy as np
 from kerasnas.api_export import kerasnas_export
 from kerasnas.ops.policy import logits_policy
 from kerasnas.layers import BatchNorm
-from kerasnas.layers import architecture_input
-from kerasnas.layers import check_choice_type
-from kerasnas.layers import make_choice
 from kerasnas.ops.darts import DartsReLUConvBN
 from kerasnas.ops.darts import FactorizedReduce
 from kerasnas.ops.darts import darts_op
+from kerasnas.spaces.builder import NetworkBuild
 from kerasnas.spaces.search_space import SearchSpace
 
 CELL_TYPES = ("normal", "reduce")
@@ -289,7 +287,7 @@ class Darts(SearchSpace):
         synchronized_bn=False,
         virtual_batch_size=None,
         dense_choices=None,
-        choice_type="mixed",
+        choices=None,
         name=None,
     ):
         """DARTS' search network: the supernet's (`arch=None`) or the child
@@ -299,9 +297,10 @@ class Darts(SearchSpace):
         Args:
             bn: `"search"` (DARTS: cells without BN affine parameters) or
                 `"standard"` (affine everywhere).
-            choice_type: `"mixed"` (DARTS) or `"single"`.
+            choices: the method's `kerasnas.layers.ChoiceFactory` (DARTS:
+                `kerasnas.layers.MixedChoices()`, what a
+                `kerasnas.darts.DartsSupernet` passes; default single-path).
         """
-        check_choice_type(choice_type)
         if bn not in ("search", "standard"):
             raise ValueError(
                 "Invalid value for argument `bn`. Expected 'search' or 'standard'. "
@@ -309,14 +308,12 @@ class Darts(SearchSpace):
             )
         if arch is not None:
             arch = self.validate(arch)
+        build = NetworkBuild(self, arch, choices)
         dense = bool(synchronized_bn) if dense_choices is None else bool(dense_choices)
         bn_options = dict(synchronized=bool(synchronized_bn) and dense, virtual_batch_size=virtual_batch_size)
         cell_affine = bn == "standard"
         images = keras.Input(shape=self.input_shape, name="images")
-        inputs, selectors = [images], None
-        if arch is None:
-            arch_input, selectors = architecture_input(self.num_options, choice_type)
-            inputs.append(arch_input)
+        inputs = build.inputs(images)
         c = self.channels
         x = keras.layers.Conv2D(3 * c, 3, padding="same", use_bias=False, name="stem_conv")(images)
         x = BatchNorm(name="stem_bn", synchronized=bool(synchronized_bn))(x)
@@ -326,17 +323,14 @@ class Darts(SearchSpace):
             reduction = i in (self.layers // 3, 2 * self.layers // 3)
             if reduction:
                 c *= 2
-            cell = _Cell(
-                self, f"cell{i}", c, reduction, reduction_prev, cell_affine, bn_options,
-                arch=arch, selectors=selectors, choice_type=choice_type, dense=dense,
-            )
+            cell = _Cell(self, f"cell{i}", c, reduction, reduction_prev, cell_affine, bn_options, build, dense)
             s0, s1 = s1, cell(s0, s1)
             reduction_prev = reduction
         x = keras.layers.GlobalAveragePooling2D(name="pool")(s1)
         outputs = keras.layers.Dense(self.num_classes, name="classifier", dtype=logits_policy())(x)
         if name is None:
             name = "darts_supernet_network" if arch is None else "darts_child"
-        return keras.Model(inputs if arch is None else images, outputs, name=name)
+        return keras.Model(inputs, outputs, name=name)
 
     def build_child(self, arch, channels=36, layers=20, auxiliary=True, name="darts_eval_network"):
         """DARTS' evaluation network (`NetworkCIFAR`) of `arch`: see
@@ -402,12 +396,10 @@ def _op_params(op, c, stride):
 class _Cell:
     """Builds one cell of the search network in the functional graph."""
 
-    def __init__(self, space, name, c, reduction, reduction_prev, affine, bn_options, arch,
-                 selectors, choice_type, dense):
+    def __init__(self, space, name, c, reduction, reduction_prev, affine, bn_options, build, dense):
         self.space, self.name, self.c = space, name, c
         self.reduction, self.reduction_prev, self.affine = reduction, reduction_prev, affine
-        self.bn_options, self.arch, self.selectors = bn_options, arch, selectors
-        self.choice_type, self.dense = choice_type, dense
+        self.bn_options, self.build, self.dense = bn_options, build, dense
 
     def __call__(self, s0, s1):
         c, affine, bn = self.c, self.affine, self.bn_options
@@ -418,7 +410,7 @@ class _Cell:
         p1 = DartsReLUConvBN(c, 1, affine=affine, bn_options=bn, name=f"{self.name}_pre1")
         states = [p0(s0), p1(s1)]
         cell_type = "reduce" if self.reduction else "normal"
-        labels = list(self.space.labels)
+        build, arch = self.build, self.build.arch
         for node in range(2, 2 + STEPS):
             terms = []
             for j in range(node):
@@ -429,15 +421,11 @@ class _Cell:
                     op, c, stride, affine=affine, search=True, bn_options=bn,
                     layer_name=f"{layer_name}_{op}",
                 )
-                if self.arch is None:
-                    options = self.space.choices[label]
-                    choice = make_choice(
-                        [make(op) for op in options], options, label, self.choice_type,
-                        dense=self.dense, name=layer_name,
-                    )
-                    terms.append(choice(states[j], self.selectors[labels.index(label)]))
-                elif self.arch[label] != "none":
-                    terms.append(make(self.arch[label])(states[j]))
+                if build.supernet:
+                    candidates = [make(op) for op in self.space.choices[label]]
+                    terms.append(build.choose(label, candidates, states[j], name=layer_name, dense=self.dense))
+                elif arch[label] != "none":
+                    terms.append(make(arch[label])(build.child_input(states[j], layer_name)))
             states.append(
                 terms[0] if len(terms) == 1 else keras.layers.Add(name=f"{self.name}_node{node}")(terms)
             )

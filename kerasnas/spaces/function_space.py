@@ -41,12 +41,7 @@ import re
 import keras
 
 from kerasnas.api_export import kerasnas_export
-from kerasnas.layers import architecture_input
-from kerasnas.layers import call_choice
-from kerasnas.layers import check_choice_type
-from kerasnas.layers import ValueChoice
-from kerasnas.layers import input_transform
-from kerasnas.layers import make_choice
+from kerasnas.spaces.builder import NetworkBuild
 from kerasnas.spaces.search_space import SearchSpace
 
 
@@ -79,14 +74,11 @@ class Builder:
     Built by `FunctionSpace`; a user never makes one.
     """
 
-    def __init__(self, mode, arch=None, selectors=None, space=None, choice_options=None,
-                 transforms=None):
+    def __init__(self, mode, build=None, dense=False):
         self.mode = mode  # "discover", "supernet" or "child"
-        self.arch = arch
-        self.selectors = selectors
-        self.space = space
-        self.choice_options = dict(choice_options or {})
-        self.transforms = transforms
+        self.build = build  # the `NetworkBuild` (supernet and child)
+        self.arch = build.arch if build is not None else None
+        self.dense = dense
         self.found = {}  # label -> options, in call order
         self._calls = {}
         self.sliced = False  # whether a value choice was made
@@ -115,23 +107,14 @@ class Builder:
         name = _layer_name(*prefix, "choice")
         if self.mode == "child":
             option = self.arch[label]
-            with _fresh_names(self._plumbing):  # the supernet's folded inter-choice bias
-                inputs = input_transform(inputs, name, self.transforms)
+            with _fresh_names(self._plumbing):  # what the supernet folded for the child
+                inputs = self.build.child_input(inputs, name)
             return self._candidate(prefix, option, candidates[option])(inputs)
         layers = [self._candidate(prefix, option, candidates[option]) for option in options]
         if self.mode == "discover":  # throwaway layers: the shapes are checked once
             return self._check_shapes(label, options, layers, inputs)
-        space, settings = self.space, self.choice_options
-        priors = settings["priors"].get(label, ())
         with _fresh_names(self._plumbing):
-            choice = make_choice(
-                [l.layer for l in layers], options, label, settings["choice_type"],
-                dense=settings["dense"], name=name, interchoice=settings["interchoice"],
-                priors=priors, prior_sizes=[len(space.choices[p]) for p in priors],
-                interchoice_options=settings["interchoice_options"],
-                local_copies=settings["local_copies"],
-            )
-            return call_choice(choice, inputs, self.selectors, list(space.labels))
+            return self.build.choose(label, [l.layer for l in layers], inputs, name=name, dense=self.dense)
 
     def value_choice(self, label, values, factory, inputs):
         """A width (or any channel count) chosen among `values` for one
@@ -184,9 +167,7 @@ class Builder:
             return outputs[widest]
         layer = self._candidate(prefix, "value", lambda: factory(widest)).layer
         with _fresh_names(self._plumbing):
-            choice = ValueChoice(layer, values, label, name=_layer_name(*prefix, "choice"))
-            index = self.selectors[list(self.space.labels).index(label)]
-            return choice(inputs, index)
+            return self.build.choose_value(label, layer, values, inputs, name=_layer_name(*prefix, "choice"))
 
     def _prefix(self, label):
         """The name parts of this call of `label`: `(label,)` the first
@@ -310,55 +291,27 @@ class FunctionSpace(SearchSpace):
         self.sliced_weights = builder.sliced
         super().__init__(builder.found)
 
-    def build_network(
-        self,
-        arch=None,
-        dense_choices=None,
-        choice_type="single",
-        interchoice=None,
-        priors=None,
-        interchoice_options=None,
-        input_transforms=None,
-        local_copies=None,
-        name=None,
-    ):
-        """The functional network of the supernet (`arch=None`) or of the
-        child of `arch` (input: images), as `NasBench201.build_network`:
-        the supernet takes `[images, path]` (`choice_type="single"`, the
-        int32 option indices in label order; with `local_copies`, the
-        copies after them) or `[images, weights]` (`"mixed"`, DARTS).
+    def build_network(self, arch=None, dense_choices=None, choices=None, name=None):
+        """The functional network of the supernet (`arch=None`; inputs
+        `[images, architecture input]`) or of the child of `arch` (input:
+        images), as `NasBench201.build_network`.
 
         Args:
             arch: None (the supernet) or an architecture dict.
             dense_choices: the supernet's choices run every candidate and
                 select the output (see `kerasnas.layers.Choice`).
-            choice_type, interchoice, priors, interchoice_options,
-                local_copies: the methods' choice layers (see
-                `kerasnas.layers.make_choice`).
-            input_transforms: a child's folded inter-choice biases (from
-                `Supernet.extract`).
+            choices: the method's `kerasnas.layers.ChoiceFactory` (default
+                single-path), or a child's side of it (`Supernet.extract`).
             name: the model's name.
         """
-        check_choice_type(choice_type)
         if arch is not None:
             arch = self.validate(arch)
+        build = NetworkBuild(self, arch, choices)
         with _fresh_names():
             images = keras.Input(shape=self.input_shape, name="images")
-            if arch is None:
-                path, selectors = architecture_input(self.num_options, choice_type, local_copies)
-                settings = dict(
-                    choice_type=choice_type, dense=bool(dense_choices), interchoice=interchoice,
-                    priors=self.resolve_priors(priors) if interchoice else {},
-                    interchoice_options=interchoice_options, local_copies=local_copies,
-                )
-                builder = Builder("supernet", selectors=selectors, space=self,
-                                  choice_options=settings)
-                outputs = self.function(builder, images)
-                inputs = [images, path]
-            else:
-                builder = Builder("child", arch=arch, transforms=input_transforms)
-                outputs = self.function(builder, images)
-                inputs = images
+            inputs = build.inputs(images)
+            builder = Builder("supernet" if build.supernet else "child", build, dense=bool(dense_choices))
+            outputs = self.function(builder, images)
         default = "function_supernet_network" if arch is None else "function_child"
         return keras.Model(inputs, outputs, name=name or default)
 

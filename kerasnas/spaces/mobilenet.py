@@ -8,11 +8,7 @@ from kerasnas import ops as nas_ops
 from kerasnas.api_export import kerasnas_export
 from kerasnas.ops.policy import logits_policy
 from kerasnas.layers import BatchNorm
-from kerasnas.layers import architecture_input
-from kerasnas.layers import call_choice
-from kerasnas.layers import check_choice_type
-from kerasnas.layers import input_transform
-from kerasnas.layers import make_choice
+from kerasnas.spaces.builder import NetworkBuild
 from kerasnas.spaces.search_space import SearchSpace
 
 # BN switches (affine, track_running_stats), the same in every layer.
@@ -278,33 +274,21 @@ class MobileNetSpace(SearchSpace):
         synchronized_bn=False,
         virtual_batch_size=None,
         dense_choices=None,
-        choice_type="single",
-        interchoice=None,
-        priors=None,
-        interchoice_options=None,
-        input_transforms=None,
-        local_copies=None,
+        choices=None,
         name=None,
     ):
         """The functional network: the supernet's (`arch=None`) or a child's.
 
-        The supernet network takes `[images, path]` where `path` is the int32
-        vector of option indices (label order) with `choice_type="single"`,
-        or `[images, weights]` (the float matrix of architecture weights, one
-        row per layer) with `choice_type="mixed"`; a child takes images. Both
-        are built by this one function, so their layers carry the same names
-        and weights transfer by name (`Supernet.extract`).
-
-        Inter-choice dependent weights: `interchoice`, `priors` (default:
-        each layer depends on the previous one), `interchoice_options` and
-        `input_transforms` as in `NasBench201.build_network`; local weight
-        copies (DCNAS) with `local_copies=M`, also as there.
+        The supernet network takes `[images, architecture input]` (that of
+        `choices`, the method's `kerasnas.layers.ChoiceFactory`; default the
+        int32 path of option indices in label order); a child takes images.
+        Both are built by this one function, so their layers carry the same
+        names and weights transfer by name (`Supernet.extract`).
         """
-        check_choice_type(choice_type)
-        priors = self.resolve_priors(priors) if interchoice else {}
         affine, track = _bn_mode(bn)
         if arch is not None:
             arch = self.validate(arch)
+        build = NetworkBuild(self, arch, choices)
         dense = bool(synchronized_bn) if dense_choices is None else bool(dense_choices)
         fixed_bn = dict(
             affine=affine,
@@ -316,11 +300,7 @@ class MobileNetSpace(SearchSpace):
         choice_bn = dict(fixed_bn, synchronized=bool(synchronized_bn) and dense)
         layers = self._layer_plan()
         images = keras.Input(shape=self.input_shape, name="images")
-        inputs = [images]
-        selectors = None
-        if arch is None:
-            arch_input, selectors = architecture_input(self.num_options, choice_type, local_copies)
-            inputs.append(arch_input)
+        inputs = build.inputs(images)
         x = images
         if self.stem_strides > 1:
             x = keras.layers.ZeroPadding2D(1, name="stem_pad")(x)
@@ -346,16 +326,9 @@ class MobileNetSpace(SearchSpace):
                     self._candidate(label, option, layer, choice_bn)
                     for option in options
                 ]
-                prior_labels = priors.get(label, ())
-                choice = make_choice(
-                    candidates, options, label, choice_type, dense=dense, name=label,
-                    interchoice=interchoice, priors=prior_labels,
-                    prior_sizes=[len(self.choices[p]) for p in prior_labels],
-                    interchoice_options=interchoice_options, local_copies=local_copies,
-                )
-                x = call_choice(choice, x, selectors, list(self.labels))
+                x = build.choose(label, candidates, x, name=label, dense=dense)
             else:
-                x = input_transform(x, label, input_transforms)
+                x = build.child_input(x, label)
                 if arch[label] != SKIP:
                     x = self._candidate(label, arch[label], layer, choice_bn)(x)
         x = keras.layers.Conv2D(
@@ -369,7 +342,7 @@ class MobileNetSpace(SearchSpace):
         outputs = keras.layers.Dense(self.num_classes, name="classifier", dtype=logits_policy())(x)
         if name is None:
             name = "mobilenet_supernet_network" if arch is None else "mobilenet_child"
-        return keras.Model(inputs if arch is None else images, outputs, name=name)
+        return keras.Model(inputs, outputs, name=name)
 
     @staticmethod
     def _candidate(label, option, layer, bn):

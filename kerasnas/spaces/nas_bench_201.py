@@ -8,11 +8,7 @@ from kerasnas import ops as nas_ops
 from kerasnas.api_export import kerasnas_export
 from kerasnas.ops.policy import logits_policy
 from kerasnas.layers import BatchNorm
-from kerasnas.layers import architecture_input
-from kerasnas.layers import call_choice
-from kerasnas.layers import check_choice_type
-from kerasnas.layers import input_transform
-from kerasnas.layers import make_choice
+from kerasnas.spaces.builder import NetworkBuild
 from kerasnas.spaces.search_space import SearchSpace
 
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -338,41 +334,20 @@ class NasBench201(SearchSpace):
         synchronized_bn=False,
         virtual_batch_size=None,
         dense_choices=None,
-        choice_type="single",
-        interchoice=None,
-        priors=None,
-        interchoice_options=None,
-        input_transforms=None,
-        local_copies=None,
+        choices=None,
         name=None,
     ):
         """The functional network: the supernet's (`arch=None`) or a child's.
 
-        The supernet network takes `[images, path]` where `path` is the int32
-        vector of option indices (label order) with `choice_type="single"`
-        (`kerasnas.layers.Choice`), or `[images, weights]` where `weights` is
-        the float `(6, len(ops))` matrix of architecture weights with
-        `choice_type="mixed"` (`kerasnas.layers.MixedChoice`, DARTS); a child
-        takes images. Both are built by this one function, so their layers
-        carry the same names and weights transfer by name
-        (`Supernet.extract`).
-
-        Inter-choice dependent weights (Laube & Zell): `interchoice="bias"`,
-        `"mul_bias"`, `"bias_sum"` (`kerasnas.layers.BiasChoice`) or
-        `"split"` (`kerasnas.layers.SplitChoice`) on the edges with priors
-        (`priors`, see `resolve_priors`; default the reference's map),
-        `interchoice_options` passed to those layers. A child built with
-        `input_transforms` (`{choice name: (scale, offset)}`, the folded
-        biases `Supernet.extract` computes) applies them to its edges'
-        inputs; `interchoice` itself changes nothing in a child.
-
-        Local weight sharing (DCNAS): `local_copies=M` gives every edge a
-        `kerasnas.layers.LocalShareChoice` with M weight copies per
-        candidate; the supernet network then takes `[images, path + copies]`
-        (the copy of each edge after the path). A child is unchanged.
+        The supernet network takes `[images, architecture input]`, whose
+        form and choice layers are those of `choices`, the method's
+        `kerasnas.layers.ChoiceFactory` (default: the int32 path of option
+        indices in label order, single-path `kerasnas.layers.Choice`s); a
+        child takes images. Both are built by this one function, so their
+        layers carry the same names and weights transfer by name
+        (`Supernet.extract`, which passes the child's side of the factory).
         """
-        check_choice_type(choice_type)
-        priors = self.resolve_priors(priors) if interchoice else {}
+        build = NetworkBuild(self, arch, choices)
         modes = _bn_mode(bn)
         dense = bool(synchronized_bn) if dense_choices is None else bool(dense_choices)
         bn_opts = {
@@ -385,11 +360,7 @@ class NasBench201(SearchSpace):
             for part, (a, t) in modes.items()
         }
         images = keras.Input(shape=self.input_shape, name="images")
-        inputs = [images]
-        selectors = None
-        if arch is None:
-            arch_input, selectors = architecture_input(self.num_options, choice_type, local_copies)
-            inputs.append(arch_input)
+        inputs = build.inputs(images)
         x = keras.layers.Conv2D(
             self.channels, 3, padding="same", use_bias=False,
             kernel_initializer=keras.initializers.HeNormal(), name="stem_conv",
@@ -400,47 +371,36 @@ class NasBench201(SearchSpace):
             if s:
                 x = nas_ops.ResNetBasicBlock(channels, name=f"reduction{s}", **bn_opts["block"])(x)
             for i in range(self.cells_per_stage):
-                x = self._cell(
-                    x, channels, f"cell{s}_{i}", arch, selectors, bn_opts["cell"], dense, choice_type,
-                    dict(interchoice=interchoice, priors=priors, options=interchoice_options, local_copies=local_copies),
-                    input_transforms,
-                )
+                x = self._cell(build, x, channels, f"cell{s}_{i}", bn_opts["cell"], dense)
         x = BatchNorm(name="lastact_bn", **bn_opts["head"])(x)
         x = keras.layers.ReLU(name="lastact_relu")(x)
         x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
         outputs = keras.layers.Dense(self.num_classes, name="classifier", dtype=logits_policy())(x)
         if name is None:
             name = "nb201_supernet_network" if arch is None else "nb201_child"
-        return keras.Model(inputs if arch is None else images, outputs, name=name)
+        return keras.Model(inputs, outputs, name=name)
 
-    def _cell(self, x, channels, cell_name, arch, selectors, bn, dense, choice_type, interchoice, transforms):
+    def _cell(self, build, x, channels, cell_name, bn, dense):
+        arch = build.arch
         nodes = [x]
         for i in (1, 2, 3):
             terms = []
             for j in range(i):
                 label = f"{i}<-{j}"
                 name = f"{cell_name}_e{i}{j}"
-                if arch is None:
+                if build.supernet:
                     candidates = [nas_ops.get(op, channels, name=f"{name}_{op}", **bn) for op in self.ops]
-                    priors = interchoice["priors"].get(label, ())
-                    choice = make_choice(
-                        candidates, self.ops, label, choice_type, dense=dense, name=name,
-                        interchoice=interchoice["interchoice"], priors=priors,
-                        prior_sizes=[len(self.ops)] * len(priors),
-                        interchoice_options=interchoice["options"],
-                        local_copies=interchoice["local_copies"],
-                    )
-                    terms.append(call_choice(choice, nodes[j], selectors, list(NB201_EDGES)))
+                    terms.append(build.choose(label, candidates, nodes[j], name=name, dense=dense))
                 elif arch[label] == "none":
                     # A node whose every outgoing edge is 'none' still holds
                     # the benchmark's parameters: keep it in the graph.
                     if j and i == 3 and all(arch[f"{k}<-{j}"] == "none" for k in range(j + 1, 4)):
                         terms.append(nas_ops.Zero(name=f"{name}_none")(nodes[j]))
                 elif arch[label] == "skip_connect":
-                    terms.append(input_transform(nodes[j], name, transforms))
+                    terms.append(build.child_input(nodes[j], name))
                 else:
                     op = arch[label]
-                    source = input_transform(nodes[j], name, transforms)
+                    source = build.child_input(nodes[j], name)
                     terms.append(nas_ops.get(op, channels, name=f"{name}_{op}", **bn)(source))
             if not terms:
                 nodes.append(nas_ops.Zero(name=f"{cell_name}_node{i}_zero")(x))

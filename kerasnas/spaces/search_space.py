@@ -232,13 +232,14 @@ class SearchSpace:
     def split_options(self, options):
         """`(network_options, other_options)`: the keyword arguments of
         `build_network` among `options` (every one of them, with
-        `build_network`'s defaults for those not given) and the rest."""
+        `build_network`'s defaults for those not given; not `choices`,
+        which the supernet passes) and the rest."""
         options = dict(options)
         parameters = inspect.signature(self.build_network).parameters
         network_options = {
             name: options.pop(name, parameter.default)
             for name, parameter in parameters.items()
-            if name not in ("arch", "name") and parameter.default is not inspect.Parameter.empty
+            if name not in ("arch", "name", "choices") and parameter.default is not inspect.Parameter.empty
         }
         return network_options, options
 
@@ -253,7 +254,8 @@ class SearchSpace:
                 `synchronized_bn`; their defaults are the supernet class'
                 `network_defaults`, then `build_network`'s)
                 become the supernet's `network_options`; the others go to
-                the supernet class (e.g. `path_sampler`, `seed`,
+                the supernet class (e.g. `choices`, the method's
+                `kerasnas.layers.ChoiceFactory`; `path_sampler`, `seed`,
                 `weight_decay`, `clip_norm`).
         """
         supernet_class = supernet_class or _DEFAULT_SUPERNET.get("class")

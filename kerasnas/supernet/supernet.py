@@ -12,6 +12,11 @@ from kerasnas.api_export import kerasnas_export
 from kerasnas.callbacks.non_finite import StopOnNonFiniteLoss
 from kerasnas.layers import BatchNorm
 from kerasnas.layers import Choice
+from kerasnas.layers import ChoiceFactory
+from kerasnas.layers import InterChoices
+from kerasnas.layers import LocalCopies
+from kerasnas.layers import MixedChoices
+from kerasnas.layers.factory import check_factory
 from kerasnas.layers import MixedChoice
 from kerasnas.layers import calibration_scope
 from kerasnas.ops.policy import dtype_policy_scope
@@ -53,6 +58,10 @@ class Supernet(keras.Model):
             (SPOS).
         network_options: keyword arguments of `space.build_network`, e.g.
             `{"bn": "batch", "synchronized_bn": False}`.
+        choices: the method's `kerasnas.layers.ChoiceFactory`: which choice
+            layer each choice point becomes (default `default_choices()`:
+            single-path `Choice`s; e.g. `kerasnas.layers.InterChoices("bias")`
+            for inter-choice weights on top of any path sampler).
         seed: seed of the path sampling (int or None).
         weight_decay: coupled L2 weight decay.
         clip_norm: global gradient-norm clipping, or None.
@@ -95,6 +104,7 @@ class Supernet(keras.Model):
         space,
         path_sampler=None,
         network_options=None,
+        choices=None,
         seed=None,
         weight_decay=0.0,
         clip_norm=None,
@@ -133,9 +143,10 @@ class Supernet(keras.Model):
         self.space = space
         self.grappler = grappler
         self.network_options = dict(network_options or {})
+        self.choices = check_factory(self.default_choices() if choices is None else choices)
         self.network_dtype_policy = policy_name(dtype_policy)
         with dtype_policy_scope(self.network_dtype_policy):
-            self.network = space.build_network(arch=None, **self.network_options)
+            self.network = space.build_network(arch=None, choices=self.choices, **self.network_options)
         self.path_sampler = path_sampler
         self.path_sampler.bind(space)
         self.seed = seed
@@ -167,6 +178,11 @@ class Supernet(keras.Model):
         self._gradient_observers = []
         self._batch_observers = []
         self.built = True
+
+    @classmethod
+    def default_choices(cls):
+        """The choice factory of this class when none is given: single path."""
+        return ChoiceFactory()
 
     # === Structure ===
     def _candidate_owners(self):
@@ -383,11 +399,11 @@ class Supernet(keras.Model):
         labels = list(self.space.labels)
         masked = {}
         for layer in self.choice_layers():
-            for variable, mask_fn in getattr(layer, "guarded_variables", lambda: [])():
+            for variable, mask_fn in layer.guarded_variables():
                 masked[key(variable)] = (
                     mask_fn,
                     labels.index(layer.label),
-                    [labels.index(p) for p in getattr(layer, "prior_labels", ())],
+                    [labels.index(p) for p in layer.prior_labels],
                 )
         slots_by_key = _optimizer_slots(
             optimizer, candidates + [v for v in self.trainable_variables if key(v) in masked]
@@ -395,18 +411,17 @@ class Supernet(keras.Model):
         # Split weight copies with their own optimizer slots.
         slot_swaps, banks = {}, []
         for layer in self.choice_layers():
-            if hasattr(layer, "bind_slots"):
-                by_id = {
-                    id(v): slots_by_key.get(key(v), ())
-                    for c in layer.candidates for v in c.trainable_variables
-                }
-                banks += layer.bind_slots(by_id)
-                # Only variables whose slots got banks swap them (not
-                # with shared slots: no op is added to their update).
-                for c in layer.candidates:
-                    for v in c.trainable_variables:
-                        if id(v) in layer.slot_banks:
-                            slot_swaps[key(v)] = (layer, v)
+            by_id = {
+                id(v): slots_by_key.get(key(v), ())
+                for c in layer.candidates for v in c.trainable_variables
+            }
+            banks += layer.bind_slots(by_id)
+            # Only variables whose slots got banks swap them (not
+            # with shared slots: no op is added to their update).
+            for c in layer.candidates:
+                for v in c.trainable_variables:
+                    if id(v) in (layer.slot_banks or {}):
+                        slot_swaps[key(v)] = (layer, v)
 
         # Not tracked as model variables: checkpoints carry them as state.
         object.__setattr__(self, "_slot_bank_variables", banks)
@@ -812,8 +827,9 @@ class Supernet(keras.Model):
         """The stand-alone child of `arch` carrying the supernet's weights.
 
         The child is `space.build_network(arch, **network_options)` (same BN
-        flavour as the supernet), so its outputs equal the supernet's on that
-        path. With `bn_calibration_steps`, the child's BN statistics are
+        flavour as the supernet) with the child's side of the choice factory
+        (what the path's choice layers fold for it, e.g. inter-choice
+        biases), so its outputs equal the supernet's on that path. With `bn_calibration_steps`, the child's BN statistics are
         recalibrated on `bn_calibration_data` first. `dtype_policy`: the
         child's (default: the supernet's network's), e.g. `"float32"` for a
         float32 child of a bfloat16-trained supernet (the weights are
@@ -829,7 +845,7 @@ class Supernet(keras.Model):
         try:
             with dtype_policy_scope(policy):
                 child = self.space.build_network(
-                    arch=arch, name=name, **{**self.network_options, **self._child_options(arch)}
+                    arch=arch, name=name, choices=self._child_choices(arch), **self.network_options
                 )
             sliced = bool(getattr(self.space, "sliced_weights", False))
             transfer_weights(self.network, child, sliced)
@@ -842,19 +858,17 @@ class Supernet(keras.Model):
                 variable.assign(value)
         return child
 
-    def _child_options(self, arch):
-        """`build_network` options of the child of `arch` beyond the
-        supernet's: the path's inter-choice biases folded into constants
-        (`input_transforms`). Loads the path's split weight copies."""
+    def _child_choices(self, arch):
+        """The child's side of the choice factory: what each choice layer
+        folds for the path of `arch` (`Choice.fold`), after loading what
+        the path uses (`Choice.load_path`, e.g. split weight copies)."""
         indices = dict(zip(self.space.labels, self.space.encode(arch)))
-        transforms = {}
+        folded = {}
         for layer in self.choice_layers():
-            priors = [indices[p] for p in getattr(layer, "prior_labels", ())]
-            if hasattr(layer, "load_path"):
-                layer.load_path(indices[layer.label], priors)
-            if hasattr(layer, "fold"):
-                transforms[layer.name] = layer.fold(indices[layer.label], priors)
-        return {"input_transforms": transforms} if transforms else {}
+            priors = [indices[p] for p in layer.prior_labels]
+            layer.load_path(indices[layer.label], priors)
+            folded[layer.name] = layer.fold(indices[layer.label], priors)
+        return self.choices.for_child(folded)
 
     # === Saving ===
     def save_own_variables(self, store):
@@ -883,6 +897,7 @@ class Supernet(keras.Model):
             "space": keras.saving.serialize_keras_object(self.space),
             "path_sampler": keras.saving.serialize_keras_object(self.path_sampler),
             "network_options": dict(self.network_options),
+            "choices": keras.saving.serialize_keras_object(self.choices),
             "seed": self.seed,
             "weight_decay": self.weight_decay,
             "clip_norm": self.clip_norm,
@@ -895,7 +910,28 @@ class Supernet(keras.Model):
         config = dict(config)
         config["space"] = keras.saving.deserialize_keras_object(config["space"])
         config["path_sampler"] = keras.saving.deserialize_keras_object(config["path_sampler"])
+        if "choices" not in config:  # saved before choice factories
+            config["network_options"], config["choices"] = _legacy_choices(config.get("network_options"))
         return cls(**config)
+
+
+def _legacy_choices(network_options):
+    """`(network_options, choice factory or None)` of a supernet saved when
+    the spaces' builders took the methods' options (before kerasnas stored `choices`)."""
+    options = dict(network_options or {})
+    choice_type = options.pop("choice_type", None)
+    interchoice = options.pop("interchoice", None)
+    priors = options.pop("priors", None)
+    interchoice_options = options.pop("interchoice_options", None)
+    copies = options.pop("local_copies", None)
+    options.pop("input_transforms", None)
+    if copies is not None:
+        return options, LocalCopies(copies)
+    if interchoice is not None:
+        return options, InterChoices(interchoice, priors=priors, options=interchoice_options)
+    if choice_type == "mixed":
+        return options, MixedChoices()
+    return options, None
 
 
 _SEED_STATE_KEY = "path_seed_state"

@@ -186,3 +186,46 @@ def test_cutout_zeroes_a_clipped_square():
     assert 256 in sizes and min(sizes) < 256  # whole, and clipped at a border
     with pytest.raises(ValueError, match="length"):
         kerasnas.data.cutout(image, 0)
+
+
+@pytest.mark.parametrize("method", ["bias", "dcnas"])
+def test_inter_choice_weights_and_dcnas_build_on_the_darts_space(method):
+    # The DARTS space names no method: inter-choice biases and DCNAS' local
+    # copies come from the supernet's choice factory alone (issue #34). With
+    # every bias / every second copy made non-trivial, the extracted child
+    # still computes the supernet's path (eager calls: no trace to pay).
+    from kerasnas.dcnas import DCNASSupernet
+    from kerasnas.layers import BiasChoice, InterChoices, LocalShareChoice
+
+    keras.utils.set_random_seed(0)
+    space = tiny_darts()
+    rng = np.random.default_rng(1)
+    if method == "dcnas":
+        supernet = space.build_supernet(supernet_class=DCNASSupernet, seed=0, bn="standard", pool_size=6)
+        kind = LocalShareChoice
+        supernet.states.assign(rng.integers(2, size=tuple(supernet.states.shape)).astype("int32"))
+    else:
+        supernet = space.build_supernet(choices=InterChoices("bias"), seed=0, bn="standard")
+        kind = BiasChoice
+    layers = supernet.choice_layers()
+    # Every choice but the first depends on the one before it (bias), or
+    # every choice holds copies (DCNAS).
+    assert sum(isinstance(l, kind) for l in layers) == len(layers) - (method == "bias")
+    for layer in layers:
+        if method == "bias" and isinstance(layer, kind):
+            layer.bias.assign(rng.normal(scale=0.5, size=tuple(layer.bias.shape)).astype("float32"))
+        elif method == "dcnas":
+            for option in range(len(layer.candidates)):
+                layer.load_copy(option, 1)
+                for v in layer.candidates[option].trainable_variables:
+                    v.assign(v + rng.normal(scale=0.3, size=tuple(v.shape)).astype("float32"))
+                layer.load_copy(option, 0)
+    x = rng.normal(size=(4, 8, 8, 3)).astype("float32")
+    for seed in (3, 4):
+        arch = space.sample(seed)
+        child = supernet.extract(arch)
+        with supernet.fixed(arch):
+            expected = keras.ops.convert_to_numpy(supernet(x, training=False))
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(child(x, training=False)), expected, atol=1e-4)
+    if method == "dcnas":  # the altered copies were used, not only copy 0
+        assert any(supernet.sharing_state(space.sample(s)).any() for s in (3, 4))

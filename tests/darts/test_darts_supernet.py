@@ -177,10 +177,10 @@ def test_bad_inputs_raise_value_errors():
         supernet.fit(train, epochs=1, verbose=0)
     with pytest.raises(ValueError, match="relaxation"):
         darts(relaxation="gdas")
-    with pytest.raises(ValueError, match="choice_type"):
-        darts(choice_type="single")
-    with pytest.raises(ValueError, match="choice_type"):
-        tiny_space().build_network(choice_type="weighted")
+    with pytest.raises(ValueError, match="DartsSupernet builds mixed choices"):
+        darts(choices=kerasnas.layers.ChoiceFactory())
+    with pytest.raises(ValueError, match=r"argument `choices`. Expected a kerasnas.layers.ChoiceFactory"):
+        tiny_space().build_network(choices="mixed")
     with pytest.raises(ValueError, match="arch_optimizer"):
         supernet.compile(
             optimizer="sgd", loss="sparse_categorical_crossentropy",
