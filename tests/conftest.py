@@ -36,3 +36,28 @@ def shared_data():
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+# The files that take longest (`--durations`, worker-seconds on CI's 2 cores),
+# longest first: pytest-xdist's `--dist loadfile` hands files out in
+# collection order, so starting these first keeps both workers busy to the
+# end instead of one finishing a long file alone.
+_LONGEST_FIRST = (
+    "tests/test_round_trip.py",
+    "tests/recipes/test_nb201_compare.py",
+    "tests/test_distribute.py",
+    "tests/recipes/test_darts_pt.py",
+    "tests/darts/test_darts_supernet.py",
+    "tests/test_supernet.py",
+    "tests/test_interchoice.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    root = Path(__file__).resolve().parents[1]
+
+    def rank(item):
+        path = Path(str(item.fspath)).resolve().relative_to(root).as_posix()
+        return _LONGEST_FIRST.index(path) if path in _LONGEST_FIRST else len(_LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the order within a file is unchanged

@@ -16,6 +16,7 @@ its own in its config.
 import keras
 
 from kerasnas.api_export import kerasnas_export
+from kerasnas.config_value import ConfigValue
 from kerasnas.layers.choice import Choice
 from kerasnas.layers.mixed import MixedChoice
 from kerasnas.layers.value_choice import ValueChoice
@@ -23,7 +24,7 @@ from kerasnas.layers.value_choice import ValueChoice
 
 @kerasnas_export("kerasnas.layers.ChoiceFactory")
 @keras.saving.register_keras_serializable(package="kerasnas")
-class ChoiceFactory:
+class ChoiceFactory(ConfigValue):
     """Single-path choices (SPOS and every method that samples one path):
     a `kerasnas.layers.Choice` per choice point, a `ValueChoice` per value
     choice, and an int32 path (one option index per choice, in label order)
@@ -70,23 +71,6 @@ class ChoiceFactory:
     def child_input(self, inputs, name):
         """A child's input to the candidate of the choice layer `name`."""
         return inputs
-
-    def get_config(self):
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __eq__(self, other):
-        return type(self) is type(other) and self.get_config() == other.get_config()
-
-    def __hash__(self):
-        return hash((type(self).__name__, repr(self.get_config())))
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class ChildChoices(ChoiceFactory):

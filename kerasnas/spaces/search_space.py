@@ -6,10 +6,11 @@ import itertools
 import numpy as np
 
 from kerasnas.api_export import kerasnas_export
+from kerasnas.config_value import ConfigValue
 
 
 @kerasnas_export("kerasnas.spaces.SearchSpace")
-class SearchSpace:
+class SearchSpace(ConfigValue):
     """A description from which a supernet and its children are built.
 
     An architecture is a plain dict `{label: option_name}` with one entry per
@@ -276,19 +277,6 @@ class SearchSpace:
     def get_config(self):
         return {"choices": {k: list(v) for k, v in self._choices.items()}}
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __eq__(self, other):
-        return type(self) is type(other) and self.get_config() == other.get_config()
-
-    def __hash__(self):
-        return hash(repr(self.get_config()))
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 def _accepted_options(supernet_class):

@@ -220,7 +220,7 @@ class Supernet(keras.Model):
 
     def architecture_input(self):
         """The tensor the network's choice layers read: the int32 path here;
-        a subclass whose network is built with `choice_type="mixed"` returns
+        a subclass whose choice factory reads another input (DARTS) returns
         its architecture weights."""
         return ops.convert_to_tensor(self.active_path)
 
