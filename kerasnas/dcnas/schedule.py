@@ -112,7 +112,9 @@ class DCNASSchedule(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         supernet = self.model
-        if not hasattr(supernet, "layer_order"):
+        from kerasnas.dcnas.supernet import DCNASSupernet
+
+        if not isinstance(supernet, DCNASSupernet):
             raise ValueError(
                 "Invalid value for the model. Expected a kerasnas.dcnas.DCNASSupernet. "
                 f"Received: {type(supernet).__name__}"

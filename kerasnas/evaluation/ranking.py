@@ -123,8 +123,10 @@ def rank_architectures(
         `archs`.
     """
     check_score(score)
-    few_shot = supernet if hasattr(supernet, "group_by_leaf") else None
-    if few_shot is not None:  # a kerasnas.fewshot.FewShotSupernet
+    from kerasnas.fewshot import FewShotSupernet
+
+    few_shot = supernet if isinstance(supernet, FewShotSupernet) else None
+    if few_shot is not None:
         supernet = few_shot.supernet
     space = supernet.space
     archs = [parse_arch(space, a) for a in archs]

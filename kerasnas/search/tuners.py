@@ -203,10 +203,11 @@ class OneShotTuner(ArchTuner):
         overwrite=False,
         **kwargs,
     ):
+        from kerasnas.fewshot import FewShotSupernet
         from kerasnas.supernet import Supernet
 
-        few_shot = supernet if hasattr(supernet, "group_by_leaf") else None
-        if few_shot is not None:  # a kerasnas.fewshot.FewShotSupernet
+        few_shot = supernet if isinstance(supernet, FewShotSupernet) else None
+        if few_shot is not None:
             supernet = few_shot.supernet
         if not isinstance(supernet, Supernet):
             raise ValueError(
