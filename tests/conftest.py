@@ -44,12 +44,20 @@ def shared_data():
 # end instead of one finishing a long file alone.
 _LONGEST_FIRST = (
     "tests/test_round_trip.py",
-    "tests/recipes/test_nb201_compare.py",
     "tests/test_distribute.py",
-    "tests/recipes/test_darts_pt.py",
-    "tests/darts/test_darts_supernet.py",
+    "tests/recipes/test_nb201_compare.py",
     "tests/test_supernet.py",
     "tests/test_interchoice.py",
+    "tests/recipes/test_darts_pt.py",
+    "tests/darts/test_darts_supernet.py",
+    "tests/recipes/test_saved_supernets.py",
+    "tests/recipes/test_search_recipes.py",
+    "tests/sampling/test_pada.py",
+    "tests/fewshot/test_darts_base.py",
+    "tests/darts/test_selection.py",
+    "tests/callbacks/test_non_finite.py",
+    "tests/dcnas/test_dcnas.py",
+    "tests/test_multi_worker.py",
 )
 
 
