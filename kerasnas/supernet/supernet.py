@@ -829,11 +829,12 @@ class Supernet(keras.Model):
         The child is `space.build_network(arch, **network_options)` (same BN
         flavour as the supernet) with the child's side of the choice factory
         (what the path's choice layers fold for it, e.g. inter-choice
-        biases), so its outputs equal the supernet's on that path. With `bn_calibration_steps`, the child's BN statistics are
-        recalibrated on `bn_calibration_data` first. `dtype_policy`: the
-        child's (default: the supernet's network's), e.g. `"float32"` for a
-        float32 child of a bfloat16-trained supernet (the weights are
-        float32 either way).
+        biases), so its outputs equal the supernet's on that path. With
+        `bn_calibration_steps`, the child's BN statistics are recalibrated
+        on `bn_calibration_data` first. `dtype_policy`: the child's
+        (default: the supernet's network's), e.g. `"float32"` for a float32
+        child of a bfloat16-trained supernet (the weights are float32 either
+        way).
 
         The supernet is left exactly as it was (every variable: the BN
         statistics the calibration recomputes, split weights the path
