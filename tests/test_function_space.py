@@ -227,3 +227,19 @@ def test_keras_batch_normalization_is_refused_by_recalibration_not_ignored():
         kerasnas.evaluation.rank_architectures(
             supernet, [arch], data, bn_calibration_data=data, bn_calibration_steps=1, verbose=0)
     assert np.isfinite(supernet.evaluate_arch(arch, data)["loss"])  # without calibration it runs
+
+
+def test_value_choice_slices_by_index_and_mixes_by_weights():
+    # Single path: the candidate of width v is the widest layer's first v
+    # channels, the others zero. Mixed (DARTS): sum_v w_v * (that output).
+    layer = keras.layers.Dense(4, kernel_initializer="ones", bias_initializer="ones")
+    choice = kerasnas.layers.ValueChoice(layer, [2, 4], "width")
+    x = np.arange(6, dtype="float32").reshape(2, 3)
+    full = x.sum(axis=1, keepdims=True) + 1.0 + np.zeros((2, 4), "float32")
+    numpy = keras.ops.convert_to_numpy
+    narrow = numpy(choice(x, np.int32(0)))
+    np.testing.assert_array_equal(narrow[:, :2], full[:, :2])
+    np.testing.assert_array_equal(narrow[:, 2:], 0.0)
+    np.testing.assert_array_equal(numpy(choice(x, np.int32(1))), full)
+    mixed = numpy(choice(x, np.array([0.25, 0.75, 0.0], "float32")))  # a padded α row
+    np.testing.assert_allclose(mixed, full * np.array([1.0, 1.0, 0.75, 0.75], "float32"), rtol=1e-6)
