@@ -113,7 +113,7 @@ class DartsSupernet(Supernet):
         temperature=(1.0, 0.1),
         **kwargs,
     ):
-        choices = check_factory(kwargs.pop("choices", None) or MixedChoices())
+        choices = check_factory(kwargs.pop("choices", None) or type(self).default_choices())
         if not isinstance(choices, MixedChoices):
             raise ValueError(
                 "Invalid value for argument `choices`. A DartsSupernet builds mixed "

@@ -11,7 +11,6 @@ from kerasnas.api_export import kerasnas_export
 from kerasnas.dcnas.pool import nearest_members
 from kerasnas.dcnas.pool import sample_pool
 from kerasnas.layers import LocalCopies
-from kerasnas.layers import LocalShareChoice
 from kerasnas.layers.factory import check_factory
 from kerasnas.layers import moving_stats_gate
 from kerasnas.supernet import Supernet
@@ -87,7 +86,7 @@ class DCNASSupernet(Supernet):
             space = keras.saving.deserialize_keras_object(space)
         choices = kwargs.get("choices")
         if choices is None:
-            choices = LocalCopies(2 if local_copies is None else local_copies)
+            choices = type(self).default_choices() if local_copies is None else LocalCopies(local_copies)
         choices = check_factory(choices)
         if not isinstance(choices, LocalCopies) or (
             local_copies is not None and choices.copies != local_copies
@@ -135,21 +134,13 @@ class DCNASSupernet(Supernet):
 
         # One choice per label records its pooled input.
         self._recorders = {}
+        # (`LocalCopies` makes every choice a `LocalShareChoice` and refuses
+        # value choices, so every label has one.)
         for layer in self.choice_layers():
-            if isinstance(layer, LocalShareChoice) and (
-                feature_choice == "last" or layer.label not in self._recorders
-            ):
+            if feature_choice == "last" or layer.label not in self._recorders:
                 self._recorders[layer.label] = layer
         for layer in self._recorders.values():
             layer.record_input = True
-        missing = [label for label in labels if label not in self._recorders]
-        if missing:
-            raise ValueError(
-                "Invalid value for argument `space`. Expected a space whose every choice "
-                "holds local weight copies (a `kerasnas.layers.LocalShareChoice`: "
-                "`b.choice`, not `b.value_choice`). Received: choices without them: "
-                f"{missing}"
-            )
         widths = [int(self._recorders[l].pooled.shape[0]) for l in labels]
         num_layers, max_options = len(labels), max(self.space.num_options)
         self._widths = widths

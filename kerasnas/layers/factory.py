@@ -34,13 +34,19 @@ class ChoiceFactory(ConfigValue):
     `make_value`, and for children `for_child`.
     """
 
+    # Entries of the int32 path per choice (LocalCopies: the option, then
+    # further on the copy).
+    selectors_per_choice = 1
+
     def architecture_input(self, num_options):
         """The supernet network's architecture input and its per-choice rows
         (`(keras.Input, [selector per row])`), given the number of options
-        of each choice in label order. A choice layer's `select` reads its
-        rows."""
-        tensor = keras.Input(batch_shape=(len(num_options),), dtype="int32", name="path")
-        return tensor, [tensor[i] for i in range(len(num_options))]
+        of each choice in label order: here the int32 path,
+        `selectors_per_choice` entries per choice. A choice layer's
+        `select` reads its rows."""
+        n = self.selectors_per_choice * len(num_options)
+        tensor = keras.Input(batch_shape=(n,), dtype="int32", name="path")
+        return tensor, [tensor[i] for i in range(n)]
 
     def make(self, candidates, options, label, *, name, dense, space):
         """The choice layer of one choice point.

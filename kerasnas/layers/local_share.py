@@ -26,16 +26,14 @@ from kerasnas.layers.interchoice import _CopyBanks
 from kerasnas.layers.interchoice import _check_option
 
 
-def check_local_copies(local_copies):
-    """Validates a space builder's `local_copies` argument (None or M >= 1)."""
-    if local_copies is not None and (
-        isinstance(local_copies, bool) or not isinstance(local_copies, int) or local_copies < 1
-    ):
+def check_local_copies(copies, argument="local_copies"):
+    """Validates M, the weight copies per candidate (an int >= 1)."""
+    if isinstance(copies, bool) or not isinstance(copies, int) or copies < 1:
         raise ValueError(
-            "Invalid value for argument `local_copies`. Expected None or an int "
-            f"M >= 1 (weight copies per candidate). Received: local_copies={local_copies!r}"
+            f"Invalid value for argument `{argument}`. Expected an int M >= 1 "
+            f"(weight copies per candidate). Received: {argument}={copies!r}"
         )
-    return local_copies
+    return copies
 
 
 @kerasnas_export("kerasnas.layers.LocalShareChoice")
@@ -80,11 +78,7 @@ class LocalShareChoice(_CopyBanks, Choice):
                 "Invalid value for argument `dense`. Local weight copies run the "
                 "selected candidate only (`dense=False`). Received: dense=True"
             )
-        self.num_copies = check_local_copies(copies)
-        if self.num_copies is None:
-            raise ValueError(
-                f"Invalid value for argument `copies`. Expected an int M >= 1. Received: copies={copies!r}"
-            )
+        self.num_copies = check_local_copies(copies, "copies")
         self.copies = self.num_copies
         self.slots = _check_option("slots", slots, SPLIT_SLOTS)
 
@@ -137,18 +131,10 @@ class LocalCopies(ChoiceFactory):
     """
 
     def __init__(self, copies=2, slots="shared"):
-        if check_local_copies(copies) is None:
-            raise ValueError(
-                "Invalid value for argument `local_copies`. Expected an int M >= 1 "
-                f"(weight copies per candidate). Received: local_copies={copies!r}"
-            )
-        self.copies = copies
+        self.copies = check_local_copies(copies)
         self.slots = _check_option("slots", slots, SPLIT_SLOTS)
 
-    def architecture_input(self, num_options):
-        n = 2 * len(num_options)
-        tensor = keras.Input(batch_shape=(n,), dtype="int32", name="path")
-        return tensor, [tensor[i] for i in range(n)]
+    selectors_per_choice = 2
 
     def make(self, candidates, options, label, *, name, dense, space):
         return LocalShareChoice(

@@ -129,6 +129,10 @@ class SearchSpace(ConfigValue):
             arch[label] = max(options, key=lambda o: (row[o], -options.index(o)))
         return arch
 
+    # Whether a child holds slices of the supernet's weights (a space with
+    # value choices, `FunctionSpace`); `Supernet.extract` then slices.
+    sliced_weights = False
+
     # Rules of `equivalence_key` this space implements.
     equivalence_rules = ("exact",)
 

@@ -13,11 +13,9 @@ from kerasnas.callbacks.non_finite import StopOnNonFiniteLoss
 from kerasnas.layers import BatchNorm
 from kerasnas.layers import Choice
 from kerasnas.layers import ChoiceFactory
-from kerasnas.layers import InterChoices
-from kerasnas.layers import LocalCopies
-from kerasnas.layers import MixedChoices
-from kerasnas.layers.factory import check_factory
 from kerasnas.layers import MixedChoice
+from kerasnas.layers.factory import check_factory
+from kerasnas.layers.legacy import legacy_choices
 from kerasnas.layers import calibration_scope
 from kerasnas.ops.policy import dtype_policy_scope
 from kerasnas.ops.policy import policy_name
@@ -848,7 +846,7 @@ class Supernet(keras.Model):
                 child = self.space.build_network(
                     arch=arch, name=name, choices=self._child_choices(arch), **self.network_options
                 )
-            sliced = bool(getattr(self.space, "sliced_weights", False))
+            sliced = self.space.sliced_weights
             transfer_weights(self.network, child, sliced)
             if bn_calibration_steps:
                 with self.fixed(arch):
@@ -912,27 +910,8 @@ class Supernet(keras.Model):
         config["space"] = keras.saving.deserialize_keras_object(config["space"])
         config["path_sampler"] = keras.saving.deserialize_keras_object(config["path_sampler"])
         if "choices" not in config:  # saved before choice factories
-            config["network_options"], config["choices"] = _legacy_choices(config.get("network_options"))
+            config["network_options"], config["choices"] = legacy_choices(config.get("network_options"))
         return cls(**config)
-
-
-def _legacy_choices(network_options):
-    """`(network_options, choice factory or None)` of a supernet saved when
-    the spaces' builders took the methods' options (before kerasnas stored `choices`)."""
-    options = dict(network_options or {})
-    choice_type = options.pop("choice_type", None)
-    interchoice = options.pop("interchoice", None)
-    priors = options.pop("priors", None)
-    interchoice_options = options.pop("interchoice_options", None)
-    copies = options.pop("local_copies", None)
-    options.pop("input_transforms", None)
-    if copies is not None:
-        return options, LocalCopies(copies)
-    if interchoice is not None:
-        return options, InterChoices(interchoice, priors=priors, options=interchoice_options)
-    if choice_type == "mixed":
-        return options, MixedChoices()
-    return options, None
 
 
 _SEED_STATE_KEY = "path_seed_state"
