@@ -16,5 +16,6 @@ from kerasnas.supernet import Supernet
 from kerasnas import darts
 from kerasnas import fewshot
 from kerasnas import dcnas
+from kerasnas import methods
 from kerasnas import timing
 from kerasnas import recipes

@@ -47,6 +47,8 @@ _LONGEST_FIRST = (
     "tests/test_distribute.py",
     "tests/recipes/test_nb201_compare.py",
     "tests/test_supernet.py",
+    "tests/test_readme_examples.py",
+    "tests/test_function_space.py",
     "tests/test_interchoice.py",
     "tests/recipes/test_darts_pt.py",
     "tests/darts/test_darts_supernet.py",

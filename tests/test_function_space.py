@@ -57,56 +57,40 @@ def spaces():
             kerasnas.spaces.from_function(small_cnn_without_width, input_shape=(8, 8, 3)))
 
 
-def _train(method, data, tmp_path, space):
-    """A supernet of `space` trained one epoch by `method`; returns it."""
-    if method == "spos":
-        supernet = compile_sgd(space.build_supernet(seed=0))
-        supernet.fit(data, epochs=1, verbose=0)
-    elif method == "pada":
-        from kerasnas.sampling import ImportanceDataSampler, ImportancePathSampler
-
-        x, y, _ = tiny_data(num=32, seed=4)
-        path = ImportancePathSampler(shared=False)  # the width has options of its own
-        supernet = compile_sgd(space.build_supernet(seed=0, path_sampler=path))
-        sampler = ImportanceDataSampler((x, y), batch_size=8, seed=0)
-        supernet.fit(sampler.dataset(), epochs=1, verbose=0,
-                     callbacks=[path.callback(delta=0.5), sampler.callback(tau=0.5)])
-        assert not np.allclose(path.probabilities.numpy()[:3], 0.25)  # importance moved them
-    elif method in ("bias", "split"):
-        supernet = compile_sgd(space.build_supernet(seed=0, choices=kerasnas.layers.InterChoices(method)))
-        supernet.fit(data, epochs=1, verbose=0)
-    elif method == "darts":
-        from kerasnas.darts import DartsSupernet, paired
-
-        supernet = space.build_supernet(supernet_class=DartsSupernet, seed=0)
-        supernet.compile(optimizer=keras.optimizers.SGD(0.05), loss=LOSS,
-                         arch_optimizer=keras.optimizers.Adam(3e-4))
-        supernet.fit(paired(data, data), epochs=1, verbose=0)
-    elif method == "dcnas":
-        from kerasnas.dcnas import DCNASSupernet
-
-        supernet = compile_sgd(space.build_supernet(
-            supernet_class=DCNASSupernet, local_copies=2, pool_size=8, seed=1))
-        supernet.fit(data, epochs=1, verbose=0)
-    else:  # gmnas: a few-shot tree split once by gradient matching
-        from kerasnas import fewshot
-
-        supernet = compile_sgd(space.build_supernet(seed=0))
-        tree = fewshot.FewShotSupernet(supernet, str(tmp_path / "tree"), split_epochs=(1,),
-                                       matcher_options={"repeats": 2}, seed=3)
-        tree.fit(data, epochs=2)
-        assert len(tree.tree.leaves()) == 2
-        return tree
-    return supernet
+# Each method's module trains the space through one call (`Method.train`);
+# the epochs are each schedule's least: split weights need a milestone
+# inside training, DCNAS a pair and an ordinary epoch per layer (3), GM-NAS
+# two splits.
+EPOCHS = {"interchoice-split": 2, "dcnas": 6, "gmnas": 3}
+OPTIONS = {"pada": dict(path={"delta": 0.5}, data={"tau": 0.5}), "dcnas": dict(pool_size=8),
+           "gmnas": dict(matcher_options={"repeats": 2})}
 
 
-@pytest.mark.parametrize("method", ["spos", "pada", "bias", "split", "darts", "dcnas", "gmnas"])
+def _train(method, x, y, tmp_path, space):
+    """A supernet of `space` trained by `method` (a registered name); returns it."""
+    method = kerasnas.methods.get(method, **OPTIONS.get(method, {}))
+    trained = method.train(
+        space, (x, y), EPOCHS.get(method.name, 1), optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+        arch_data=(x, y) if method.needs_arch_data else None, batch_size=8,
+        seed=1 if method.name == "dcnas" else 0, directory=tmp_path / "tree",
+    )
+    if method.name == "pada":  # importance moved the probabilities
+        assert not np.allclose(trained.path_sampler.probabilities.numpy()[:3], 0.25)
+    if method.name == "gmnas":
+        assert len(trained.tree.leaves()) == 4
+    if method.name == "dcnas":  # every layer decided
+        assert all(trained.decided())
+    return trained
+
+
+@pytest.mark.parametrize("method", ["spos", "pada", "interchoice-bias", "interchoice-split", "darts",
+                                    "dcnas", "gmnas"])
 def test_every_method_trains_extracts_and_round_trips_a_function_space(method, tmp_path):
-    x, _, data = tiny_data(num=32, batch_size=8, seed=1)
+    x, y, data = tiny_data(num=32, batch_size=8, seed=1)
     # DCNAS gives every choice local weight copies: a value choice has none.
     SPACE, NO_WIDTH = spaces()  # noqa: N806
     space = NO_WIDTH if method == "dcnas" else SPACE
-    trained = _train(method, data, tmp_path, space)
+    trained = _train(method, x, y, tmp_path, space)
     archs = [space.sample(seed) for seed in range(3)]
     archs[2].update({"block0": "conv5", "block1": "skip", "block2": "sep3"})
     if space is SPACE:

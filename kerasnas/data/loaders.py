@@ -387,15 +387,17 @@ def _tfds(name, split, data_dir):
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def load_arrays(name_or_path, split="train", data_dir=None):
+def load_arrays(name_or_path, split="train", data_dir=None, indices_file=None):
     """Loads one split of a dataset as NumPy arrays (no pre-processing).
 
     Args:
         name_or_path: `"digits"`, `"cifar10"`, `"cifar100"`, or the path to
             an `.npz` file with keys `x_train`, `y_train`, `x_test`, `y_test`.
-        split: `"train"` or `"test"`. (The NAS-Bench-201 search halves are
-            index sets of `"train"`: see `nb201_split`.)
+        split: `"train"`, `"test"`, or NAS-Bench-201's `"search_train"` /
+            `"search_valid"` (the halves of `"train"`, `nb201_split`'s
+            default seed 0, or `indices_file`'s).
         data_dir: Optional TensorFlow Datasets data directory.
+        indices_file: the search halves' index file (see `load`).
 
     Returns:
         A tuple `(x, y)`: `x` of shape `(n, height, width, channels)`, uint8
@@ -409,7 +411,12 @@ def load_arrays(name_or_path, split="train", data_dir=None):
     ```
     """
     kind, path = _resolve(name_or_path)
-    _check_split(split, ("train", "test"))
+    _check_split(split)
+    if split.startswith("search_"):
+        x, y = load_arrays(name_or_path, "train", data_dir=data_dir)
+        halves = _split_indices(len(x), 0, indices_file)
+        index = halves[0] if split == "search_train" else halves[1]
+        return x[index], y[index]
     if kind == "digits":
         x, y = _digits(split)
     elif kind == "npz":

@@ -97,9 +97,6 @@ METRICS = ("kendall_tau", "spearman", "precision_at_top_5%", "spearman_at_top_1%
 _SHARED_GEOMETRY = ("data", "image_size", "channels", "cells", "batch_size", "limit", "augment",
                     "crop_padding", "benchmark")
 
-_GM_FRACTIONS = (0.25, 0.5)  # split epochs / supernet epochs (GM-NAS' cifar10-subset: 15, 30 of 60)
-_SPLIT_FRACTION = 0.4  # split weights' milestone / epochs (nb201_interchoice: 40 of 100)
-_DCNAS_REFERENCE = (10, 8, 44)  # T_w, T, T_f of 150 epochs (nb201_dcnas)
 
 PRESETS = {
     # Plumbing, every method in a few minutes: 64 images, 12 epochs of one
@@ -160,47 +157,19 @@ def _epochs(budget, steps_per_epoch, method):
     return budget // steps_per_epoch
 
 
-def gm_schedule(budget_epochs, fractions=_GM_FRACTIONS):
-    """`(epochs, [split 1, split 2])` of a two-split binary tree whose
-    node-epochs (`nb201_gmnas.tree_epochs`: 4 E - 2 s2 - s1) are exactly
-    `budget_epochs`, its splits as near `fractions` of E as can be."""
-    best = None
-    for epochs in range(3, budget_epochs + 1):
-        for first in range(1, epochs - 1):
-            twice = 4 * epochs - first - budget_epochs
-            if twice % 2:
-                continue
-            second = twice // 2
-            if not first < second < epochs:
-                continue
-            cost = abs(first - fractions[0] * epochs) + abs(second - fractions[1] * epochs)
-            if best is None or cost < best[0]:
-                best = (cost, epochs, [first, second])
-    if best is None:
-        raise ValueError(
-            "Invalid value for argument `budget_steps`. Expected at least 7 epochs "
-            f"of node training for gmnas (a tree of two splits). Received: {budget_epochs} epochs"
-        )
-    return best[1], best[2]
+def gm_schedule(budget_epochs):
+    """`(epochs, [split 1, split 2])` of the GM-NAS tree whose node-epochs
+    are `budget_epochs` (`kerasnas.methods.GMNAS.scale`)."""
+    from kerasnas.methods.gmnas import gm_schedule as schedule
+
+    return schedule(budget_epochs, argument="budget_steps")
 
 
 def dcnas_schedule(epochs, num_layers=6):
-    """`(T_w, T, T_f)` of `epochs` (T_w + 2 T L + T_f), scaled from the
-    reference 10, 8, 44 of 150."""
-    warmup, layer, final = _DCNAS_REFERENCE
-    total = warmup + 2 * layer * num_layers + final
-    layer = max(1, round(epochs * layer / total))
-    warmup = round(epochs * warmup / total)
-    while layer > 1 and warmup + 2 * layer * num_layers > epochs:
-        layer -= 1
-    warmup = min(warmup, epochs - 2 * layer * num_layers)
-    if warmup < 0:
-        raise ValueError(
-            "Invalid value for argument `budget_steps`. Expected at least "
-            f"{2 * num_layers} epochs for dcnas (one pair and one ordinary epoch per "
-            f"layer of {num_layers}). Received: {epochs} epochs"
-        )
-    return warmup, layer, epochs - warmup - 2 * layer * num_layers
+    """DCNAS' `(T_w, T, T_f)` scaled to `epochs` (`kerasnas.methods.dcnas`)."""
+    from kerasnas.methods.dcnas import dcnas_schedule as schedule
+
+    return schedule(epochs, num_layers, argument="budget_steps")
 
 
 def darts_config(config):
@@ -246,7 +215,9 @@ def method_config(config, method):
         return run
     if method.startswith("interchoice-"):
         variant = method.split("-")[1]
-        milestone = min(max(1, round(_SPLIT_FRACTION * epochs)), epochs - 1)
+        from kerasnas.methods.interchoice import split_milestone
+
+        milestone = split_milestone(epochs)
         run = nb201_interchoice.variant_config(
             dict(base, epochs=epochs, split_milestones=[milestone], interchoice_options=None),
             "no-none", variant,
@@ -379,21 +350,19 @@ def format_plan(rows, config):
 # 32x32: PA&DA's Table 1 trains SPOS 250 epochs of CIFAR-10's 50,000
 # images in 1.6 GPU-hours.
 _GPU_SECONDS_PER_IMAGE = 1.6 * 3600 / (250 * 50000)
-# Cost of a training image relative to SPOS: PA&DA 1.8 / 1.6 GPU-hours
-# (its Table 1), inter-choice bias and split weights +18-38 % (their
-# Table 1), DCNAS' schedule (pair and meta steps, decisions) and DARTS'
-# first-order step (every candidate, plus the α step) as measured on CPU
-# (`tools/bench_dcnas.py`: 1.6x; `tools/bench_darts.py`: ~10x; a GPU runs
-# the candidates in parallel, so this DARTS factor is an upper bound).
-_STEP_COST = {
-    "spos": 1.0, "pa": 1.1, "da": 1.1, "pada": 1.125, "gmnas": 1.0, "darts": 10.0,
-    "interchoice-bias": 1.3, "interchoice-split": 1.3, "dcnas": 1.6,
-}
+# Cost of a training image relative to SPOS: each method module's
+# `step_cost` (`kerasnas.methods`; the DARTS family's is DARTS').
+
+
+def _step_cost(name):
+    from kerasnas import methods
+
+    return methods.get("darts" if name in DARTS_SELECTIONS else name).step_cost
 
 
 def estimate_gpu_hours(unit, rank_config):
     """Rough GPU-hours of a unit at paper scale: its training images times
-    `_STEP_COST` times `_GPU_SECONDS_PER_IMAGE` (scaled by channels and
+    the method's `step_cost` times `_GPU_SECONDS_PER_IMAGE` (scaled by channels and
     cells relative to C=16, N=5), plus ranking (a forward pass, a third of
     a step, of every scoring image per architecture) or PT's tuning."""
     from kerasnas import data as nas_data
@@ -402,10 +371,10 @@ def estimate_gpu_hours(unit, rank_config):
     _, steps = nb201_spos.build_space(config)
     scale = (config["channels"] / 16) ** 2 * config["cells"] / 5
     per_image = _GPU_SECONDS_PER_IMAGE * scale
-    seconds = train_steps(unit) * config["batch_size"] * per_image * _STEP_COST[unit["name"]]
+    seconds = train_steps(unit) * config["batch_size"] * per_image * _step_cost(unit["name"])
     if unit["kind"] == "darts":
         tune = config["tune_epochs"] if config.get("tune_epochs") is not None else config["interval"] * 5
-        seconds += len([s for s in unit["selections"] if s != "argmax"]) * tune * steps * config["batch_size"] * per_image * _STEP_COST["darts"]
+        seconds += len([s for s in unit["selections"] if s != "argmax"]) * tune * steps * config["batch_size"] * per_image * _step_cost("darts")
     num_archs = (rank_config if unit["kind"] == "darts" else config)["num_archs"]
     images = nas_data.info(rank_config["data"])["num_examples"][rank_config["eval_split"]]
     if num_archs == "all":

@@ -301,11 +301,23 @@ def test_invalid_npz_and_splits(tmp_path):
     with pytest.raises(ValueError, match="`name_or_path`"):
         data.info("imagenet")
     with pytest.raises(ValueError, match="`split`"):
-        data.load_arrays("digits", "search_train")
+        data.load_arrays("digits", "valid")
     with pytest.raises(ValueError, match="`split`"):
         data.nb201_split("digits", split="valid")
     with pytest.raises(ValueError, match="`padding`"):
         data.random_crop_flip(tf.zeros((4, 4, 3)), padding=-1)
+
+
+def test_search_halves_as_arrays_are_the_loaders_samples():
+    x, y = data.load_arrays("digits", "train")
+    halves = data.nb201_split("digits")
+    for split, index in zip(("search_train", "search_valid"), halves):
+        xs, ys = data.load_arrays("digits", split)
+        loaded = list(data.load("digits", split, with_index=True, normalize=False).as_numpy_iterator())
+        np.testing.assert_array_equal(np.array([i for _, _, i in loaded]), index)
+        np.testing.assert_array_equal(xs, np.stack([image for image, _, _ in loaded]))
+        np.testing.assert_array_equal(ys, y[index])
+    assert len(halves[0]) + len(halves[1]) == len(x)
 
 
 def test_tfds_splits_stream_without_reading_into_memory(monkeypatch):
