@@ -404,7 +404,7 @@ def export_child(supernet, arch, output, bn_calibration_data=None, bn_calibratio
     paths["export"] = os.path.join(output, "export.json")
     write_json(paths["export"], {
         "arch": space.validate(arch),
-        "arch_string": space.to_string(arch) if hasattr(space, "to_string") else None,
+        "arch_string": space.to_string(arch),
         "bn_calibration_steps": bn_calibration_steps,
         "paths": dict(paths),
     })
@@ -603,10 +603,8 @@ def parse_arch(space, text):
                 arch = arch["arch"]
         elif text.lstrip().startswith("{"):
             arch = json.loads(text)
-        elif hasattr(space, "from_string"):
-            arch = space.from_string(text)
         else:
-            arch = text
+            arch = space.from_string(text)
         return space.validate(arch)
     except ValueError as error:  # json.JSONDecodeError is a ValueError.
         raise _argument_error(

@@ -243,3 +243,32 @@ def test_a_supernet_saved_before_choice_factories_loads_with_its_method():
     old["network_options"] = dict(config["network_options"], choice_type="mixed")
     darts = kerasnas.darts.DartsSupernet.from_config(old)
     assert darts.choices == kerasnas.layers.MixedChoices()
+
+
+@pytest.mark.parametrize("kind", ["nb201", "mobilenet", "darts", "function"])
+def test_every_space_names_its_architectures_by_a_string_that_parses_back(kind):
+    # One codec on the base class (JSON; NAS-Bench-201 its benchmark's
+    # string): result files, the command line's --arch and messages use it.
+    from nas_helpers import tiny_mobilenet, tiny_space
+
+    space = {
+        "nb201": lambda: tiny_space(),
+        "mobilenet": lambda: tiny_mobilenet(),
+        "darts": lambda: kerasnas.spaces.Darts(num_classes=5, channels=4, layers=3,
+                                               input_shape=(8, 8, 3), op_set="s3"),
+        "function": lambda: kerasnas.spaces.from_function(_own_space, input_shape=(8, 8, 3)),
+    }[kind]()
+    archs = [space.sample(seed) for seed in range(6)]
+    for arch in archs:
+        assert space.from_string(space.to_string(arch)) == arch
+        assert kerasnas.evaluation.ranking.parse_arch(space, space.to_string(arch)) == arch
+    assert len({space.to_string(a) for a in archs}) == len({json.dumps(a, sort_keys=True) for a in archs})
+    if kind == "nb201":
+        assert space.to_string(archs[0]).startswith("|")
+    else:
+        assert json.loads(space.to_string(archs[0])) == archs[0]
+    with pytest.raises(ValueError, match="`string`"):
+        space.from_string("not an architecture")
+    wrong = dict(archs[0], **{space.labels[0]: "no_such_option"})
+    with pytest.raises(ValueError, match="`arch`"):
+        space.from_string(json.dumps(wrong)) if kind != "nb201" else space.validate(wrong)

@@ -129,7 +129,7 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
         try:
             arch = get_path()
             space = model.space
-            text = space.to_string(arch) if hasattr(space, "to_string") else str(arch)
+            text = space.to_string(arch)
         except Exception:  # the message must not fail on a broken model
             return ""
         return f", training path {text}"

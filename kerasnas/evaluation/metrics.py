@@ -289,11 +289,6 @@ def baseline_scores(space, archs):
     params, flops = [], []
     for arch in archs:
         if isinstance(arch, str):
-            if not hasattr(space, "from_string"):
-                raise ValueError(
-                    "Invalid value for argument `archs`. Expected architecture "
-                    f"dicts for a space without `from_string`. Received: {arch!r}"
-                )
             arch = space.from_string(arch)
         params.append(space.params(arch))
         flops.append(space.flops(arch))

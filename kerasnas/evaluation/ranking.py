@@ -17,23 +17,20 @@ from kerasnas.timing import running_time
 
 
 def arch_key(space, arch):
-    """The string that names `arch` in result files (NB201: its string)."""
-    if hasattr(space, "to_string"):
-        return space.to_string(arch)
-    return json.dumps(space.validate(arch), sort_keys=True)
+    """The string that names `arch` in result files (`space.to_string`:
+    NB201's string, else the sorted JSON)."""
+    return space.to_string(arch)
 
 
 def parse_arch(space, arch):
     """An architecture dict from a dict or a string of `space`."""
     if isinstance(arch, str):
-        if hasattr(space, "from_string"):
-            return space.from_string(arch)
         try:
-            arch = json.loads(arch)
-        except ValueError:
+            return space.from_string(arch)
+        except ValueError as error:
             raise ValueError(
                 "Invalid value for argument `archs`. Expected architecture dicts "
-                f"or strings of the space. Received: {arch!r}"
+                f"or strings of the space. Received: {arch!r} ({error})"
             ) from None
     return space.validate(arch)
 

@@ -127,6 +127,9 @@ class Choice(keras.layers.Layer):
     prior_labels = ()
     # `{id(variable): bank entry}` of per-copy optimizer slots (`bind_slots`).
     slot_banks = None
+    # Whether a step runs every candidate (mixed choices: DARTS, SNAS); the
+    # supernet's graph optimizer setting follows it (`grappler="auto"`).
+    runs_every_candidate = False
 
     def select(self, inputs, selectors, labels):
         """Calls the layer on `inputs` with its part of the architecture

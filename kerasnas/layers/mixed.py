@@ -56,6 +56,8 @@ class MixedChoice(Choice):
     ```
     """
 
+    runs_every_candidate = True
+
     def call(self, inputs, weights, training=None):
         outputs = None
         for k, candidate in enumerate(self.candidates):

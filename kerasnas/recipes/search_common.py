@@ -152,17 +152,6 @@ def calibration_data(data, batch_size, steps, split="train", image_size=None, li
     return dataset.take(steps)
 
 
-def arch_string(space, arch):
-    """A short readable name of `arch`: the space's string (NAS-Bench-201),
-    else its options in label order joined by "-" ("k3e6-k5e3-skip")."""
-    if hasattr(space, "to_string"):
-        return space.to_string(arch)
-    arch = space.validate(arch)
-    return "-".join(
-        arch[label].replace("mbconv_", "").replace("_", "") for label in space.labels
-    )
-
-
 def human(value):
     """1234567 -> "1.23M"."""
     if value is None:
@@ -510,7 +499,7 @@ def search_and_report(
         row = {
             "trial_id": result["trial_id"],
             "arch": arch,
-            "arch_string": arch_string(space, arch),
+            "arch_string": space.display_string(arch),
             "val_accuracy": result["metrics"]["val_accuracy"],
             "val_loss": result["metrics"]["val_loss"],
             "params": space.params(arch) if hasattr(space, "params") else None,

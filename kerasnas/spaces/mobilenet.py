@@ -228,6 +228,11 @@ class MobileNetSpace(SearchSpace):
         total += self.last_filters * self.num_classes + self.num_classes
         return int(total)
 
+    def display_string(self, arch):
+        """`"k3e6-k5e3-skip"`: each layer's option without `mbconv_` and `_`."""
+        arch = self.validate(arch)
+        return "-".join(arch[label].replace("mbconv_", "").replace("_", "") for label in self.labels)
+
     def flops(self, arch):
         """Multiply-accumulates of the stand-alone child.
 

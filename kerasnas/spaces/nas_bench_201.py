@@ -191,6 +191,9 @@ class NasBench201(SearchSpace):
             nodes.append("|" + "|".join(f"{arch[f'{i}<-{j}']}~{j}" for j in range(i)) + "|")
         return "+".join(nodes)
 
+    def display_string(self, arch):
+        return self.to_string(arch)
+
     def from_string(self, string):
         """NAS-Bench-201 string -> architecture dict."""
         match = _STRING.match(string) if isinstance(string, str) else None

@@ -2,6 +2,7 @@
 
 import inspect
 import itertools
+import json
 
 import numpy as np
 
@@ -53,6 +54,30 @@ class SearchSpace(ConfigValue):
 
     def __len__(self):
         return int(np.prod(self.num_options, dtype=np.int64))
+
+    def to_string(self, arch):
+        """The string that names `arch` in files and on the command line:
+        its JSON, keys sorted (NAS-Bench-201: the benchmark's string)."""
+        return json.dumps(self.validate(arch), sort_keys=True)
+
+    def from_string(self, string):
+        """The architecture dict of a `to_string` string."""
+        try:
+            arch = json.loads(string) if isinstance(string, str) else None
+        except ValueError:
+            arch = None
+        if not isinstance(arch, dict):
+            raise ValueError(
+                "Invalid value for argument `string`. Expected a JSON dict "
+                f"{{label: option}} with labels {list(self._choices)}. Received: string={string!r}"
+            )
+        return self.validate(arch)
+
+    def display_string(self, arch):
+        """A short readable name of `arch` for tables: its options in label
+        order joined by "-"."""
+        arch = self.validate(arch)
+        return "-".join(str(arch[label]) for label in self._choices)
 
     def validate(self, arch):
         """Checks `arch` and returns it as a plain `{label: option}` dict.

@@ -13,7 +13,6 @@ from kerasnas.callbacks.non_finite import StopOnNonFiniteLoss
 from kerasnas.layers import BatchNorm
 from kerasnas.layers import Choice
 from kerasnas.layers import ChoiceFactory
-from kerasnas.layers import MixedChoice
 from kerasnas.layers.factory import check_factory
 from kerasnas.layers.legacy import legacy_choices
 from kerasnas.layers import calibration_scope
@@ -718,8 +717,8 @@ class Supernet(keras.Model):
     def _scoped(self, function):
         if function is None or isinstance(function, ScopedFunction):
             return function
-        mixed = any(isinstance(layer, MixedChoice) for layer in self.choice_layers())
-        return ScopedFunction(function, grappler_mode(self.grappler, runs_every_candidate=mixed))
+        every = any(layer.runs_every_candidate for layer in self.choice_layers())
+        return ScopedFunction(function, grappler_mode(self.grappler, runs_every_candidate=every))
 
     def make_train_function(self, force=False):
         if self.train_function is not None and not force:
