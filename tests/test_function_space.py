@@ -107,10 +107,9 @@ def test_every_method_trains_extracts_and_round_trips_a_function_space(method, t
         np.testing.assert_allclose(numpy(child(x, training=False)), expected, rtol=0, atol=1e-6)
         assert all(np.array_equal(a, b) for a, b in zip(before, supernet.variables))
         assert child.count_params() == space.params(arch)
-    if method == "spos":  # the child's own .keras file (the same for every method)
-        child.save(tmp_path / "child.keras")
-        np.testing.assert_allclose(numpy(keras.saving.load_model(tmp_path / "child.keras")(x, training=False)),
-                                   expected, rtol=0, atol=1e-6)
+    child.save(tmp_path / "child.keras")  # exported: the child's own .keras file
+    np.testing.assert_allclose(numpy(keras.saving.load_model(tmp_path / "child.keras")(x, training=False)),
+                               expected, rtol=0, atol=1e-6)
     supernet.save(tmp_path / "supernet.keras")
     reloaded = keras.saving.load_model(tmp_path / "supernet.keras")
     assert reloaded.space == space
@@ -139,6 +138,13 @@ def test_names_are_the_librarys_and_the_space_knows_its_choices():
     skips = dict(block0="skip", block1="skip", block2="skip")
     narrow, wide = SPACE.params({**skips, "width": "4"}), SPACE.params({**skips, "width": "8"})
     assert wide - narrow == 4 * 8 + 4 * 4 + 4 * 9 * 6  # BN: scale, offset, mean, variance
+    # FLOPs too (multiply-accumulates on 8x8): the 1x1 convolution's 4 more
+    # filters and the 3x3's 4 more input channels, per position.
+    narrow, wide = SPACE.flops({**skips, "width": "4"}), SPACE.flops({**skips, "width": "8"})
+    assert wide - narrow == (4 * 8 + 4 * 9 * 6) * 64
+    # The whole count by hand: stem 3x3 (3 -> 8, bias), width 1x1 (8 -> 4),
+    # 3x3 (4 -> 6, bias), classifier 6 -> 5 (+ bias).
+    assert narrow == (9 * 3 * 8 + 8 + 8 * 4 + 9 * 4 * 6 + 6) * 64 + 6 * 5 + 5
     assert SPACE.get_config() == {"function": f"{__name__}:small_cnn", "input_shape": [8, 8, 3]}
 
 

@@ -272,3 +272,19 @@ def test_every_space_names_its_architectures_by_a_string_that_parses_back(kind):
     wrong = dict(archs[0], **{space.labels[0]: "no_such_option"})
     with pytest.raises(ValueError, match="`arch`"):
         space.from_string(json.dumps(wrong)) if kind != "nb201" else space.validate(wrong)
+
+
+def test_flops_counted_on_the_built_child_equal_the_closed_forms():
+    # `count_flops` (the default of every space without a closed form) on
+    # children of the two spaces that have one: NB201 (tiny and the
+    # benchmark's C=16, N=5) and MobileNet.
+    from nas_helpers import tiny_mobilenet, tiny_space
+
+    for space in (tiny_space(), kerasnas.spaces.NasBench201(), tiny_mobilenet()):
+        for seed in range(3):
+            arch = space.sample(seed)
+            child = space.build_network(arch=arch)
+            assert kerasnas.spaces.count_flops(child) == space.flops(arch) > 0
+    transposed = keras.Sequential([keras.Input((4, 4, 2)), keras.layers.Conv2DTranspose(2, 3)])
+    with pytest.raises(ValueError, match="`model`.*Conv2DTranspose"):
+        kerasnas.spaces.count_flops(transposed)

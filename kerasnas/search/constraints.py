@@ -71,14 +71,7 @@ class Constraints:
         )
 
     def _cost(self, space, arch, what):
-        method = getattr(space, what, None)
-        if method is None:
-            raise ValueError(
-                f"Invalid value for argument `space`. Expected a space with a "
-                f"`{what}(arch)` method for a {what} constraint. Received: "
-                f"{type(space).__name__}"
-            )
-        return float(method(arch))
+        return float(space.params(arch) if what == "params" else space.flops(arch))
 
     def violations(self, space, arch):
         """The constraints `arch` violates, as readable strings (empty: ok)."""

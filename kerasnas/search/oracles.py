@@ -137,11 +137,13 @@ class ArchOracle(keras_tuner.Oracle):
         rng = np.random.default_rng(0)
         sample = [self.space.sample(rng) for _ in range(200)]
         parts = []
-        for what in ("params", "flops"):
-            method = getattr(self.space, what, None)
-            if method is not None:
-                values = [float(method(a)) for a in sample]
-                parts.append(f"{what} {min(values):.4g}..{max(values):.4g}")
+        c = self.constraints
+        for what, cost, bounds in (("params", self.space.params, (c.min_params, c.max_params)),
+                                   ("flops", self.space.flops, (c.min_flops, c.max_flops))):
+            if bounds == (None, None):
+                continue
+            values = [float(cost(a)) for a in sample]
+            parts.append(f"{what} {min(values):.4g}..{max(values):.4g}")
         return f" (200 random architectures span {', '.join(parts)})" if parts else ""
 
     # === Proposals ===

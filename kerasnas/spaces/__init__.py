@@ -14,3 +14,4 @@ from kerasnas.spaces.darts import GENOTYPES
 from kerasnas.spaces.darts import OP_SETS
 from kerasnas.spaces.darts import Darts
 from kerasnas.spaces.darts_eval import strip_auxiliary
+from kerasnas.spaces.flops import count_flops

@@ -315,10 +315,6 @@ class FunctionSpace(SearchSpace):
         default = "function_supernet_network" if arch is None else "function_child"
         return keras.Model(inputs, outputs, name=name or default)
 
-    def params(self, arch):
-        """Parameters of the child of `arch` (counted on the built child)."""
-        return int(self.build_network(arch=arch).count_params())
-
     def get_config(self):
         return {
             "function": f"{self.function.__module__}:{self.function.__qualname__}",

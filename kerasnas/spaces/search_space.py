@@ -55,6 +55,19 @@ class SearchSpace(ConfigValue):
     def __len__(self):
         return int(np.prod(self.num_options, dtype=np.int64))
 
+    def params(self, arch):
+        """Parameters of the stand-alone child of `arch`, counted on the built
+        child (spaces with a closed form override it)."""
+        return int(self.build_network(arch=self.validate(arch)).count_params())
+
+    def flops(self, arch):
+        """Multiply-accumulates of one example through the child of `arch`,
+        counted on the built child (`kerasnas.spaces.count_flops`; spaces
+        with a closed form override it)."""
+        from kerasnas.spaces.flops import count_flops
+
+        return count_flops(self.build_network(arch=self.validate(arch)))
+
     def to_string(self, arch):
         """The string that names `arch` in files and on the command line:
         its JSON, keys sorted (NAS-Bench-201: the benchmark's string)."""
