@@ -153,9 +153,9 @@ class PerturbationSelector:
         edge in one event)."""
         space = self.supernet.space
         rng = np.random.default_rng(self.seed)
-        hook = getattr(space, "selection_groups", None)
-        if hook is not None:
-            return hook(rng)
+        groups = space.selection_groups(rng)
+        if groups is not None:
+            return groups
         decided = ops.convert_to_numpy(self.supernet.decided)
         labels = [l for i, l in enumerate(space.labels) if decided[i] == 0]
         return [[labels[i]] for i in rng.permutation(len(labels))]

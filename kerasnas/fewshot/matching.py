@@ -88,7 +88,7 @@ class GradientMatcher:
         self.metric = metric
         self.shared = shared
         if hard is None:
-            hard = getattr(supernet.space, "matching_hard", True)
+            hard = supernet.space.matching_hard
         self.hard = bool(hard)
         self.seed = int(seed)
         self.mixed = bool(supernet.arch_variables)

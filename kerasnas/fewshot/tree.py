@@ -184,7 +184,8 @@ class FewShotSupernet:
         split_epochs: increasing epochs at which every leaf splits.
         split_method: see above.
         rule: edge rule of `choose_edge`: `"nb201"`, `"darts"` or `"kway"`;
-            default from the space (`space.split_rule`, else `"kway"`).
+            default from the space (`space.split_rule`: `"kway"` unless the
+            space says otherwise).
         num_groups: groups per split (`"kway"`, `"random"`).
         restart: see above.
         split_labels: the choices that may be split (default the space's
@@ -218,7 +219,7 @@ class FewShotSupernet:
                 f"Invalid value for argument `split_method`. Expected one of "
                 f"{SPLIT_METHODS}. Received: split_method={split_method!r}"
             )
-        rule = rule or getattr(supernet.space, "split_rule", "kway")
+        rule = rule or supernet.space.split_rule
         if rule not in EDGE_RULES:
             raise ValueError(
                 f"Invalid value for argument `rule`. Expected one of {EDGE_RULES}. "
@@ -236,7 +237,7 @@ class FewShotSupernet:
             )
         labels = list(supernet.space.labels)
         if split_labels is None:
-            split_labels = getattr(supernet.space, "split_labels", None) or labels
+            split_labels = supernet.space.split_labels
         split_labels = list(split_labels)
         unknown = [l for l in split_labels if l not in labels]
         if unknown or not split_labels:

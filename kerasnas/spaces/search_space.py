@@ -55,6 +55,26 @@ class SearchSpace(ConfigValue):
     def __len__(self):
         return int(np.prod(self.num_options, dtype=np.int64))
 
+    # === Hooks of the methods (defaults; a space overrides what it knows) ===
+    # One example's shape and the classifier's classes, checked on inputs
+    # and labels when known.
+    input_shape = None
+    num_classes = None
+    # GM-NAS (`kerasnas.fewshot`): the edge-selection rule of a split, and
+    # whether an option is forced as a hard one-hot.
+    split_rule = "kway"
+    matching_hard = True
+
+    @property
+    def split_labels(self):
+        """The choices GM-NAS may split (default: all)."""
+        return list(self._choices)
+
+    def selection_groups(self, rng):
+        """DARTS-PT's decision events (lists of labels decided together), or
+        None: one undecided label per event in a seeded random order."""
+        return None
+
     def params(self, arch):
         """Parameters of the stand-alone child of `arch`, counted on the built
         child (spaces with a closed form override it)."""

@@ -206,7 +206,7 @@ class Supernet(keras.Model):
         return self._owner_by_id.get(id(variable))
 
     def call(self, inputs, training=None):
-        expected = tuple(self.space.input_shape) if hasattr(self.space, "input_shape") else None
+        expected = None if self.space.input_shape is None else tuple(self.space.input_shape)
         if expected is not None and tuple(inputs.shape[1:]) != expected:
             raise ValueError(
                 "Invalid value for argument `inputs`. Expected images of shape "
@@ -473,7 +473,7 @@ class Supernet(keras.Model):
 
     def _check_labels(self, x, y):
         """Rejects labels that cannot belong to the space's classifier."""
-        num_classes = getattr(self.space, "num_classes", None)
+        num_classes = self.space.num_classes
         if num_classes is None:
             return
         if isinstance(x, tf.data.Dataset):
