@@ -10,6 +10,7 @@ from kerasnas.fewshot.mincut import exhaustive_split
 from kerasnas.fewshot.mincut import kway_split
 from kerasnas.fewshot.mincut import nb201_split
 from kerasnas.fewshot.mincut import random_split
+from kerasnas.fewshot.schedule import LeafCosineDecay
 from kerasnas.fewshot.tree import FewShotSupernet
 from kerasnas.fewshot.tree import PartitionTree
 from kerasnas.fewshot.halving import successive_halving

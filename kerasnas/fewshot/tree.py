@@ -24,6 +24,8 @@ from kerasnas.fewshot.mincut import EDGE_RULES
 from kerasnas.fewshot.mincut import choose_edge
 from kerasnas.fewshot.mincut import exhaustive_split
 from kerasnas.fewshot.mincut import random_split
+from kerasnas.fewshot.schedule import LeafCosineDecay
+from kerasnas.fewshot.schedule import StretchedSchedule
 from kerasnas.timing import running_time
 
 SPLIT_METHODS = ("gradient_matching", "exhaustive", "random")
@@ -193,6 +195,12 @@ class FewShotSupernet:
         matcher_options: keyword arguments of `GradientMatcher` (e.g.
             `repeats`, `metric`, `shared`).
         seed: seed of the random splits and of the children's path streams.
+        fix_schedule: a restarted node's learning rate follows a cosine
+            over its own epochs to the end of training, annealed to 0 (the
+            reference's `--fix_sche`, which its DARTS-space scripts pass;
+            its NB201 scripts do not, and their leaves stop near half the
+            peak rate). Needs the supernet compiled with a
+            `kerasnas.fewshot.LeafCosineDecay` learning rate.
     """
 
     def __init__(
@@ -207,6 +215,7 @@ class FewShotSupernet:
         split_labels=None,
         matcher_options=None,
         seed=0,
+        fix_schedule=False,
     ):
         split_epochs = [int(e) for e in split_epochs]
         if not split_epochs or split_epochs[0] < 1 or any(b <= a for a, b in zip(split_epochs, split_epochs[1:])):
@@ -245,6 +254,7 @@ class FewShotSupernet:
                 f"Invalid value for argument `split_labels`. Expected labels among {labels}. "
                 f"Received: {split_labels}"
             )
+        self.fix_schedule = bool(fix_schedule)
         self.supernet = supernet
         self.space = supernet.space
         self.directory = os.fspath(directory)
@@ -259,18 +269,33 @@ class FewShotSupernet:
         self.active = None  # id of the node whose state the supernet holds
         os.makedirs(self.directory, exist_ok=True)
         initial = self._checkpoints("initial")
+        options = {
+            "split_epochs": split_epochs, "split_method": split_method, "rule": rule,
+            "num_groups": self.num_groups, "restart": restart, "split_labels": split_labels,
+            "matcher_options": dict(matcher_options or {}), "seed": self.seed,
+        }
+        if self.fix_schedule:  # absent from trees made before the option
+            options["fix_schedule"] = True
+        options_path = os.path.join(self.directory, "fewshot.json")
         if latest_checkpoint(initial) is None:
             save_checkpoint(supernet, initial, 0, {})
             # What `FewShotSupernet.load` rebuilds the tree from.
             supernet.save(os.path.join(self.directory, "supernet.keras"))
-            options = {
-                "split_epochs": split_epochs, "split_method": split_method, "rule": rule,
-                "num_groups": self.num_groups, "restart": restart, "split_labels": split_labels,
-                "matcher_options": dict(matcher_options or {}), "seed": self.seed,
-            }
             text = json.dumps(options, indent=1)
-            atomic_write(os.path.join(self.directory, "fewshot.json"), lambda f: f.write(text.encode()))
-        else:  # resuming: the state the tree started from
+            atomic_write(options_path, lambda f: f.write(text.encode()))
+        else:  # resuming: the same options, from the state the tree started from
+            if os.path.exists(options_path):
+                with open(options_path) as f:
+                    saved = json.load(f)
+                requested = json.loads(json.dumps(options))
+                changed = {k: (saved.get(k), requested.get(k)) for k in set(saved) | set(requested)
+                           if saved.get(k) != requested.get(k)}
+                if changed:
+                    raise ValueError(
+                        f"Cannot resume the few-shot tree in {self.directory} with other options "
+                        f"(option: (saved, requested)): {changed}. Pass the options it was made "
+                        "with, or use another directory."
+                    )
             load_checkpoint(supernet, initial)
         tree_path = os.path.join(self.directory, "tree.json")
         if os.path.exists(tree_path):
@@ -346,6 +371,13 @@ class FewShotSupernet:
                 "Invalid value for argument `epochs`. Expected more epochs than "
                 f"the last split epoch ({self.split_epochs[-1]}). Received: epochs={epochs}"
             )
+        schedule = getattr(self.supernet.optimizer, "_learning_rate", None)
+        if self.fix_schedule and not isinstance(schedule, LeafCosineDecay):
+            raise ValueError(
+                "Invalid value for argument `fix_schedule`. Expected a supernet compiled with a "
+                "kerasnas.fewshot.LeafCosineDecay learning rate (its length changes per leaf). "
+                f"Received: learning rate {type(schedule).__name__}"
+            )
         if latest_checkpoint(self._checkpoints("0")) is None:
             load_checkpoint(self.supernet, self._checkpoints("initial"))
             save_checkpoint(self.supernet, self._checkpoints("0"), 0, {})
@@ -353,15 +385,21 @@ class FewShotSupernet:
         bounds = [0] + self.split_epochs + [int(epochs)]
         for generation, (start, stop) in enumerate(zip(bounds, bounds[1:])):
             nodes = self.tree.generation(generation)
+            extra = list(callbacks or [])
+            if self.fix_schedule and self._restarted(generation):
+                extra.append(StretchedSchedule(self.supernet.optimizer._learning_rate, bounds[-1] - start))
             for node in nodes:
-                self._train_node(node, stop, train_data, callbacks, verbose, fit_kwargs)
+                self._train_node(node, stop, train_data, extra, verbose, fit_kwargs)
             if generation < len(self.split_epochs):
-                restart = self.restart == "all" or (
-                    self.restart == "final" and generation == len(self.split_epochs) - 1
-                )
+                restart = self._restarted(generation + 1)
                 for node in nodes:
                     self._split_node(node, stop, train_data, split_data, restart)
         return self.tree
+
+    def _restarted(self, generation):
+        """Whether the nodes of `generation` start from the initial state."""
+        last = len(self.split_epochs)
+        return generation > 0 and (self.restart == "all" or (self.restart == "final" and generation == last))
 
     def _train_node(self, node, stop, train_data, callbacks, verbose, fit_kwargs):
         node_id = node["id"]

@@ -28,14 +28,18 @@ class GMNAS(Method):
             `"final"`).
         matcher_options: options of the gradient matching (`repeats`,
             `metric`).
+        fix_schedule: anneal each restarted leaf's learning rate over its
+            own epochs (the reference's `--fix_sche`; needs the optimizer's
+            learning rate to be a `kerasnas.fewshot.LeafCosineDecay`).
     """
 
     combines = False  # its own training; the others' parts are not defined in it
     def __init__(self, split_epochs=None, split_method="gradient_matching", num_groups=2,
-                 restart="final", matcher_options=None):
+                 restart="final", matcher_options=None, fix_schedule=False):
         self.split_epochs = None if split_epochs is None else [int(e) for e in split_epochs]
         self.split_method, self.num_groups, self.restart = split_method, int(num_groups), restart
         self.matcher_options = None if matcher_options is None else dict(matcher_options)
+        self.fix_schedule = bool(fix_schedule)
 
     def splits(self, epochs):
         """The split epochs of a tree trained `epochs` epochs."""
@@ -60,7 +64,7 @@ class GMNAS(Method):
         tree = FewShotSupernet(
             supernet, str(directory), split_epochs=self.splits(epochs), split_method=self.split_method,
             num_groups=self.num_groups, restart=self.restart, matcher_options=self.matcher_options,
-            seed=int(supernet.seed or 0),
+            seed=int(supernet.seed or 0), fix_schedule=self.fix_schedule,
         )
         # The matching's `repeats` batches (the reference's 100) are drawn
         # from the training batches, passing over them again when an epoch

@@ -74,7 +74,9 @@ def run(config, methods, seeds, output, resume=False, overwrite=False, verbose=2
 METRICS = ("kendall_tau", "precision_at_top_5%", "spearman")
 HEADERS = {
     "kendall_tau": "Kendall tau", "precision_at_top_5%": "P@Top5%", "spearman": "Spearman",
-    "spearman_at_top_1%": "Spearman top1%",
+    "spearman_at_top_1%": "Spearman top1%", "spearman_at_top_0.2%": "Spearman top0.2%",
+    "spearman_at_top_0.5%": "Spearman top0.5%", "leaf_kendall_tau": "KT in leaves",
+    "leaf_best_test_acc": "leaf best acc",
 }
 
 
@@ -126,7 +128,7 @@ def make_table(results, metrics=METRICS, reference="spos"):
     return table
 
 
-VERSUS_METRICS = ("kendall_tau", "spearman_at_top_1%")
+VERSUS_METRICS = ("kendall_tau", "spearman_at_top_1%", "leaf_kendall_tau")
 
 
 def versus(values, reference="spos"):

@@ -191,12 +191,12 @@ PRESETS = {
 _TRAINING_KEYS = nb201_spos._TRAINING_KEYS + (
     "train_split", "exclude_ops", "method", "delta", "tau", "path_floor", "path_shared",
     "importance_weighted_loss", "reject_disconnected", "split_method", "split_epochs", "split_repeats", "split_metric",
-    "restart", "interchoice", "interchoice_options", "split_milestones", "dcnas",
+    "restart", "fix_schedule", "interchoice", "interchoice_options", "split_milestones", "dcnas",
 )
 METHODS = ("spos", "pa", "da", "pada")
 # Options that only act when their gate key is set.
 _GATED = {
-    "split_method": ("split_epochs", "split_repeats", "split_metric", "restart"),
+    "split_method": ("split_epochs", "split_repeats", "split_metric", "restart", "fix_schedule"),
     "interchoice": ("interchoice_options", "split_milestones"),
 }
 

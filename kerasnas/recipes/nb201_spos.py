@@ -297,9 +297,12 @@ def build_supernet(space, config, steps_per_epoch, path_sampler=None):
         dtype_policy=config.get("dtype_policy"),
         **options,
     )
-    schedule = keras.optimizers.schedules.CosineDecay(
-        config["learning_rate"], decay_steps=config["epochs"] * steps_per_epoch, alpha=0.0
-    )
+    # A few-shot tree with `fix_schedule` stretches the cosine per restarted
+    # leaf (`kerasnas.fewshot.LeafCosineDecay`: the same values otherwise).
+    cosine = keras.optimizers.schedules.CosineDecay
+    if config.get("fix_schedule"):
+        from kerasnas.fewshot import LeafCosineDecay as cosine
+    schedule = cosine(config["learning_rate"], decay_steps=config["epochs"] * steps_per_epoch, alpha=0.0)
     supernet.compile(
         optimizer=keras.optimizers.SGD(schedule, momentum=config["momentum"]),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),

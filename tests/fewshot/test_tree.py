@@ -250,3 +250,63 @@ def test_search_scores_each_trial_on_its_leaf(trained, tmp_path):
     with trainer.activate_for(best).fixed(best):
         expected = trainer.supernet(x, training=False)
     np.testing.assert_allclose(child(x, training=False), expected, rtol=1e-5, atol=1e-5)
+
+
+class LearningRates(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.rates = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.rates.append(float(self.model.optimizer.learning_rate))
+
+
+def test_fix_schedule_anneals_each_restarted_leaf_over_its_own_epochs(tmp_path):
+    """GM-NAS' `--fix_sche`: a restarted leaf's cosine runs over its own
+    epochs (here 2 of 4) to 0; the generations before it and the schedule
+    outside the leaves are untouched."""
+    schedule = fewshot.LeafCosineDecay(0.05, decay_steps=4 * STEPS)
+    plain = keras.optimizers.schedules.CosineDecay(0.05, decay_steps=4 * STEPS)
+    steps = np.arange(4 * STEPS + 2)
+    np.testing.assert_array_equal([float(schedule(s)) for s in steps], [float(plain(s)) for s in steps])
+    assert fewshot.LeafCosineDecay.from_config(schedule.get_config()).get_config() == schedule.get_config()
+
+    def tree(directory, fix, initial_from=None):
+        keras.utils.set_random_seed(0)
+        supernet = tiny_space().build_supernet(seed=5)
+        supernet.compile(optimizer=keras.optimizers.SGD(fewshot.LeafCosineDecay(0.05, 4 * STEPS), momentum=0.9),
+                         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        rates = LearningRates()
+        if initial_from is not None:
+            os.makedirs(os.path.join(directory, "nodes"), exist_ok=True)
+            shutil.copytree(os.path.join(initial_from, "nodes", "initial"),
+                            os.path.join(directory, "nodes", "initial"))
+        trainer = fewshot.FewShotSupernet(supernet, directory, split_epochs=(1, 2), seed=3,
+                                          matcher_options={"repeats": 2}, fix_schedule=fix)
+        trainer.fit(epoch_data, epochs=4, split_data=split_data, callbacks=[rates])
+        return trainer, rates.rates
+
+    fixed, fixed_rates = tree(str(tmp_path / "fix"), True)
+    quirk, quirk_rates = tree(str(tmp_path / "quirk"), False, initial_from=str(tmp_path / "fix"))
+    # Root (1 epoch), 2 children (1 epoch each), 4 leaves (2 epochs each, restarted at step 0).
+    leaf = slice(3 * STEPS, None)
+    expected_leaf = [0.05 * 0.5 * (1 + np.cos(np.pi * t / (2 * STEPS))) for t in range(2 * STEPS)] * 4
+    np.testing.assert_allclose(fixed_rates[leaf], expected_leaf, rtol=1e-6)
+    assert quirk_rates[leaf] == [float(plain(t)) for t in range(2 * STEPS)] * 4  # the NB201 scripts' quirk
+    assert fixed_rates[:3 * STEPS] == quirk_rates[:3 * STEPS]
+    assert float(fixed.supernet.optimizer._learning_rate.decay_steps) == 4 * STEPS  # restored
+    for node in ("0", "0.0", "0.1"):  # the same until the restart
+        for (_, a), (_, b) in [(arrays(fixed, node, e), arrays(quirk, node, e)) for e in (1, 2) if node != "0" or e == 1]:
+            for key in a:
+                np.testing.assert_array_equal(a[key], b[key])
+    _, a = arrays(fixed, "0.0.0", 4)
+    _, b = arrays(quirk, "0.0.0", 4)
+    assert any(not np.array_equal(a[k], b[k]) for k in a if k.startswith("model_"))  # the graph read it
+    # A tree resumes only with the options it was made with.
+    with pytest.raises(ValueError, match="fix_schedule"):
+        fewshot.FewShotSupernet(fixed.supernet, fixed.directory, split_epochs=(1, 2), seed=3,
+                                matcher_options={"repeats": 2}, fix_schedule=False)
+    with pytest.raises(ValueError, match="LeafCosineDecay"):
+        compile_sgd(quirk.supernet)
+        fewshot.FewShotSupernet(quirk.supernet, str(tmp_path / "sgd"), split_epochs=(1,),
+                                fix_schedule=True).fit(epoch_data, epochs=2)

@@ -66,6 +66,28 @@ def test_table_equals_the_runs_files_and_costs_are_fair(gm_run, shared_data):
     assert "Best architecture found" in (output / "table.txt").read_text()
 
 
+def test_leaf_metrics_on_one_leaf_are_the_global_ones(gm_run, shared_data):
+    # Issue #35: within-leaf Kendall tau and the per-leaf best, on the gm
+    # run's partition for every method. With the whole space as one leaf
+    # they are the global tau (result.json, computed by nb201_rank) and the
+    # test accuracy of the run's own top architecture.
+    output, table = gm_run
+    benchmark = NasBench201(shared_data / "nb201", dataset="cifar10")
+    for method in METHODS:
+        result = json.loads((output / method / "seed_0" / "result.json").read_text())
+        result["output"] = str(output / method / "seed_0")
+        whole = {"all": {label: list(options) for label, options in benchmark.space.choices.items()}}
+        report = nb201_gmnas.leaf_report(result, whole, benchmark)
+        assert report["leaf_kendall_tau"] == pytest.approx(result["report"]["kendall_tau"])
+        best = nb201_gmnas.best_found(result, {"cifar10": benchmark})
+        assert report["leaf_best_test_acc"] == pytest.approx(best["test_acc"]["cifar10"])
+        for metric in nb201_gmnas.LEAF_METRICS:
+            assert len(table["rows"][method][metric]["values"]) == 1
+    leaves = json.loads((output / "gm" / "seed_0" / "fewshot" / "leaves.json").read_text())
+    assert len(leaves) == 4
+    assert "KT in leaves" in (output / "table.txt").read_text()
+
+
 def test_resume_reuses_finished_runs(gm_run, capsys):
     output, table = gm_run
     again = nb201_gmnas.main(ARGS + ["--methods", "gm", "--output", str(output), "--resume"])
