@@ -411,6 +411,7 @@ class FewShotSupernet:
         if initial >= stop:
             return
         kwargs = dict(fit_kwargs)
+        kwargs.setdefault("shuffle", False)  # batches come shuffled, or in their epoch's order
         data = train_data
         if callable(train_data):
             data = train_data(initial, stop)
