@@ -191,8 +191,8 @@ def test_one_trace_serves_every_path_of_a_bias_supernet():
 
 
 # === Split weights ===
-def split_supernet(slots="shared", seed=1):
-    supernet = compile_sgd(build("split", seed=seed, interchoice_options={"slots": slots}))
+def split_supernet(slots="shared", seed=1, untrained="last_trained"):
+    supernet = compile_sgd(build("split", seed=seed, interchoice_options={"slots": slots, "untrained": untrained}))
     for layer in layers_of(supernet, SplitChoice):
         layer.set_depth(1)
     return supernet
@@ -207,9 +207,10 @@ def copy_of(supernet, layer, arch):
     return [numpy(v) for v in layer.candidates[option].weights]
 
 
-def test_split_copies_diverge_only_for_their_key():
+@pytest.mark.parametrize("untrained", ["last_trained", "split_state"])
+def test_split_copies_diverge_only_for_their_key(untrained):
     _, _, data = tiny_data(num=8, seed=7)
-    supernet = split_supernet()
+    supernet = split_supernet(untrained=untrained)
     layer = next(l for l in layers_of(supernet, SplitChoice) if l.label == "2<-1")
     a = dict(FIXED, **{"1<-0": "nor_conv_3x3"})
     b = dict(FIXED, **{"1<-0": "nor_conv_1x1"})
@@ -232,8 +233,42 @@ def test_split_copies_diverge_only_for_their_key():
         np.testing.assert_array_equal(u, v)
     option = layer.options.index(FIXED["2<-1"])
     ops_ = supernet.space.ops
-    seen = {0, ops_.index(a["1<-0"]), ops_.index(b["1<-0"])}  # the initial copy, a's, b's
+    seen = {ops_.index(a["1<-0"]), ops_.index(b["1<-0"])}  # a's, b's
+    if untrained == "split_state":  # and the copy held at the split, as option 0's
+        seen.add(0)
     assert set(np.flatnonzero(numpy(layer.seen)[option]).tolist()) == seen
+
+
+def test_a_key_no_step_trained_gives_the_copy_trained_last_in_any_order():
+    # Issue #35: NB201's 'none' prior when 'none' is not trained. uninas
+    # falls back to the weights trained last; kerasnas' earlier
+    # `split_state` kept the copy of the split for option 0 ('none').
+    _, _, data = tiny_data(num=8, seed=7)
+    a = dict(FIXED, **{"1<-0": "nor_conv_3x3"})
+    untrained = dict(FIXED, **{"1<-0": "none"})  # option 0: no step trains it
+    other = dict(FIXED, **{"1<-0": "avg_pool_3x3"})
+    copies = {}
+    for mode in ("last_trained", "split_state"):
+        supernet = split_supernet(untrained=mode)
+        layer = next(l for l in layers_of(supernet, SplitChoice) if l.label == "2<-1")
+        at_split = copy_of(supernet, layer, a)
+        fix_path(supernet, a)
+        supernet.fit(data, epochs=1, verbose=0)
+        seen = numpy(layer.seen).copy()
+        copies[mode] = (at_split, copy_of(supernet, layer, a), copy_of(supernet, layer, untrained),
+                        copy_of(supernet, layer, other), copy_of(supernet, layer, untrained))
+        if mode == "last_trained":  # evaluating leaves them untrained
+            np.testing.assert_array_equal(numpy(layer.seen), seen)
+    at_split, trained, none_first, other_copy, none_again = copies["last_trained"]
+    for u, v, w, x in zip(trained, none_first, other_copy, none_again):
+        np.testing.assert_array_equal(v, u)
+        np.testing.assert_array_equal(w, u)
+        np.testing.assert_array_equal(x, u)  # the same after another unused key
+    at_split, trained, none_first, _, none_again = copies["split_state"]
+    for u, v, x in zip(at_split, none_first, none_again):
+        np.testing.assert_array_equal(v, u)  # frozen at the split
+        np.testing.assert_array_equal(x, u)
+    assert any(np.any(u != v) for u, v in zip(trained, at_split))
 
 
 def momentum_of(supernet, layer, option):
@@ -316,4 +351,5 @@ def test_split_training_resumes_bit_identically(tmp_path):
         np.testing.assert_array_equal(numpy(u), numpy(v), err_msg=u.path)
     for u, v in zip(whole.training_state_variables(), resumed.training_state_variables()):
         np.testing.assert_array_equal(numpy(u), numpy(v))
-    assert int(numpy(layers_of(whole, SplitChoice)[0].seen).sum()) > len(layers_of(whole, SplitChoice)[0].candidates)
+    layer = layers_of(whole, SplitChoice)[0]
+    assert int(numpy(layer.depth)) == min(2, layer.max_key_depth) and int(numpy(layer.seen).sum()) >= 1

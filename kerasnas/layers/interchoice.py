@@ -37,6 +37,7 @@ BIAS_MODES = ("bias", "mul_bias", "bias_sum")
 INTERCHOICE = BIAS_MODES + ("split",)
 BIAS_UPDATES = ("path", "all")
 SPLIT_SLOTS = ("shared", "per_copy")
+SPLIT_UNTRAINED = ("last_trained", "split_state")
 
 
 def _check_priors(prior_labels, prior_sizes):
@@ -321,6 +322,17 @@ class SplitChoice(_CopyBanks, _DependentChoice):
             copies).
         max_depth: the most priors a key may use (reference: 2).
         slots: `"shared"` or `"per_copy"` (see above).
+        untrained: what a key that no training step has used since the last
+            split gives. `"last_trained"` (uninas, the default): at a split
+            every key starts unused; in training an unused key starts from
+            the most recently used weights, and at evaluation (and
+            extraction) it uses the copy trained last, staying unused (so
+            scores do not depend on the order of evaluation).
+            `"split_state"` (kerasnas before issue #35, what files without
+            the option load with): at a split the existing copy becomes that
+            of option 0 of the new prior and stays there, even if no path
+            with that prior trains again (NB201's 'none' when 'none' is not
+            trained).
 
     Call arguments:
         inputs: the input tensor.
@@ -331,9 +343,10 @@ class SplitChoice(_CopyBanks, _DependentChoice):
 
     def __init__(
         self, candidates, options, label, prior_labels=(), prior_sizes=(), max_depth=2,
-        slots="shared", **kwargs,
+        slots="shared", untrained="last_trained", **kwargs,
     ):
         super().__init__(candidates, options, label, prior_labels, prior_sizes, **kwargs)
+        self.untrained = _check_option("untrained", untrained, SPLIT_UNTRAINED)
         if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 1:
             raise ValueError(
                 "Invalid value for argument `max_depth`. Expected a positive "
@@ -350,6 +363,12 @@ class SplitChoice(_CopyBanks, _DependentChoice):
         super().build(input_shape)
         self.depth = self.add_weight(shape=(), dtype="int32", initializer="zeros", trainable=False, name="depth")
         self._build_banks()
+        if self.untrained == "last_trained":
+            # Per candidate: the key a training step used last.
+            self.last_trained = self.add_weight(
+                shape=(len(self.candidates),), dtype="int32", initializer="zeros", trainable=False,
+                name="last_trained",
+            )
 
     @property
     def max_key_depth(self):
@@ -370,7 +389,7 @@ class SplitChoice(_CopyBanks, _DependentChoice):
 
     def call(self, inputs, index, priors, training=None):
         if len(self.candidates) == 1:
-            self._swap(0, self.key(priors))
+            self._swap(0, self.key(priors), training)
             return self.candidates[0](inputs, training=training)
         key = self.key(priors)
         index = ops.cast(index, "int32")
@@ -379,17 +398,52 @@ class SplitChoice(_CopyBanks, _DependentChoice):
         ]
         return ops.switch(index, branches, inputs)
 
+    def _run(self, option, key, inputs, training):
+        self._swap(option, key, training)
+        return self.candidates[option](inputs, training=training)
+
+    def _swap(self, option, key, training=False):
+        if self.untrained == "split_state" or self.num_copies == 1 or in_stateless_scope():
+            return super()._swap(option, key)
+        key = ops.cast(key, "int32")
+        used = self.seen[option, key] > 0
+        if not training:  # an unused key: the copy trained last, and it stays unused
+            key = tf.where(used, key, self.last_trained[option])
+            used = self.seen[option, key] > 0
+
+        def record():
+            self.loaded.assign(tf.tensor_scatter_nd_update(self.loaded.value, [[option]], [key]))
+
+        _load_copy(
+            self.candidates[option].weights, self.banks[option], self.loaded[option], key, used, record,
+            conditional=self.conditional_swaps,
+        )
+        if training:  # used by a training step, even when it was loaded already
+            self.seen.assign(tf.tensor_scatter_nd_update(self.seen.value, [[option, key]], [1.0]))
+            self.last_trained.assign(tf.tensor_scatter_nd_update(self.last_trained.value, [[option]], [key]))
+
     def load_path(self, index, priors):
         """Eagerly loads the copy the path `(priors, index)` uses (before a
         child is extracted from the live variables)."""
         self._swap(int(index), self.key(ops.convert_to_tensor(priors)))
 
     def set_depth(self, depth):
-        """Sets the split depth (clipped to the priors available)."""
-        self.depth.assign(min(int(depth), self.max_depth, self.max_key_depth))
+        """Sets the split depth (clipped to the priors available); with
+        `untrained="last_trained"` a deeper split leaves every key unused."""
+        depth = min(int(depth), self.max_depth, self.max_key_depth)
+        if self.untrained == "last_trained" and depth > int(ops.convert_to_numpy(self.depth)):
+            self.seen.assign(np.zeros(tuple(self.seen.shape), "float32"))
+            self.last_trained.assign(ops.convert_to_numpy(self.loaded))
+        self.depth.assign(depth)
 
     def get_config(self):
-        return {**super().get_config(), "max_depth": self.max_depth, "slots": self.slots}
+        return {**super().get_config(), "max_depth": self.max_depth, "slots": self.slots,
+                "untrained": self.untrained}
+
+    @classmethod
+    def from_config(cls, config):
+        # Files from before the option: the behaviour they were saved with.
+        return super().from_config({"untrained": "split_state", **config})
 
 
 def _load_copy(variables, banks, loaded, key, seen, record, conditional=True):
@@ -440,7 +494,8 @@ class InterChoices(ChoiceFactory):
             `SearchSpace.resolve_priors`; default the space's
             `default_priors()`, for NAS-Bench-201 the reference's map).
         options: more arguments of the layers: `bias_updates` (bias modes),
-            `max_depth` and `slots` (`"split"`).
+            `max_depth`, `slots` and `untrained` (`"split"`; see
+            `SplitChoice`).
 
     Example:
 
@@ -456,7 +511,7 @@ class InterChoices(ChoiceFactory):
                 f"{list(INTERCHOICE)}. Received: mode={mode!r}"
             )
         options = dict(options or {})
-        allowed = {"max_depth", "slots"} if mode == "split" else {"bias_updates"}
+        allowed = {"max_depth", "slots", "untrained"} if mode == "split" else {"bias_updates"}
         unknown = sorted(set(options) - allowed)
         if unknown:
             raise ValueError(
@@ -464,9 +519,19 @@ class InterChoices(ChoiceFactory):
                 f"among {sorted(allowed)} for mode={mode!r}. "
                 f"Received: {sorted(options)}"
             )
+        if mode == "split":  # recorded: files without it load as they were made
+            options["untrained"] = _check_option("untrained", options.get("untrained", "last_trained"),
+                                                 SPLIT_UNTRAINED)
         self.mode = mode
         self.priors = priors
         self.options = options
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if config.get("mode") == "split":
+            config["options"] = {"untrained": "split_state", **(config.get("options") or {})}
+        return cls(**config)
 
     def make(self, candidates, options, label, *, name, dense, space):
         priors = space.resolve_priors(self.priors)[label]

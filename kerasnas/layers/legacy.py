@@ -20,6 +20,8 @@ def legacy_choices(network_options):
     if copies is not None:
         return options, LocalCopies(copies)
     if interchoice is not None:
+        if interchoice == "split":  # as they were made (kerasnas.layers.SplitChoice)
+            interchoice_options = {"untrained": "split_state", **(interchoice_options or {})}
         return options, InterChoices(interchoice, priors=priors, options=interchoice_options)
     if choice_type == "mixed":
         return options, MixedChoices()

@@ -92,6 +92,10 @@ def variant_config(config, space, variant):
             "Invalid value for argument `split_milestones`. Expected epochs in "
             f"[1, {config['epochs']}). Received: split_milestones={milestones}"
         )
+    config = dict(config)
+    untrained = config.pop("split_untrained", "last_trained")
+    if variant == "split":  # what an untrained key gives (SplitChoice's `untrained`; issue #35)
+        config["interchoice_options"] = dict(config.get("interchoice_options") or {}, untrained=untrained)
     return dict(
         config, method="spos", exclude_ops=list(SPACES[space]),
         interchoice=None if variant == "spos" else variant,
@@ -186,6 +190,9 @@ def build_parser(prog="nb201_interchoice"):
     arg("--variants", nargs="+", choices=VARIANTS, default=list(DEFAULT_VARIANTS), help="supernets to compare")
     arg("--spaces", nargs="+", choices=sorted(SPACES), default=list(SPACES), help="spaces (masks) to train and rank")
     arg("--split-milestones", type=nb201_spos._positive_int, nargs="+", help="epochs at which split weights split")
+    arg("--split-untrained", choices=("last_trained", "split_state"),
+        help="what a key no step trained since the split gives: the copy trained last (uninas, "
+             "the default) or the copy held at the split (kerasnas before issue #35)")
     return parser
 
 
@@ -194,6 +201,8 @@ def main(argv=None, prog="nb201_interchoice"):
     parser = build_parser(prog)
     args = nb201_spos.parse_args(parser, argv)
     config = nb201_spos.config_from_args(args, PRESETS)
+    if args.split_untrained:
+        config["split_untrained"] = args.split_untrained
     output = Path(args.output or Path("runs") / "nb201_interchoice" / args.preset)
     seeds = args.seeds or [config["seed"]]
     try:

@@ -662,4 +662,7 @@ def _interchoice_choices(config):
         return {}
     from kerasnas.layers import InterChoices
 
-    return {"choices": InterChoices(config["interchoice"], options=config.get("interchoice_options"))}
+    options = config.get("interchoice_options")
+    if config["interchoice"] == "split":  # a config without the option: runs made before it
+        options = {"untrained": "split_state", **(options or {})}
+    return {"choices": InterChoices(config["interchoice"], options=options)}

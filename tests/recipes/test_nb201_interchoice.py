@@ -51,3 +51,28 @@ def test_bad_input_is_refused_before_training(tmp_path):
         nb201_interchoice.main(ARGS + ["--variants", "split", "--split-milestones", "5",
                                        "--output", str(tmp_path)])
     assert not list(tmp_path.iterdir())
+
+
+def test_split_runs_record_what_an_untrained_key_gives():
+    # Issue #35: new split runs use the copy trained last (uninas); a
+    # config from before the option (no `untrained`) builds what it was
+    # made with, and so does a factory or a saved layer without it.
+    from kerasnas.layers import InterChoices
+    from kerasnas.recipes import nb201_compare
+    from kerasnas.recipes import nb201_spos
+
+    smoke = nb201_interchoice.PRESETS["smoke"]
+    split = nb201_interchoice.variant_config(smoke, "no-none", "split")
+    assert split["interchoice_options"] == {"untrained": "last_trained"} and "split_untrained" not in split
+    old = nb201_interchoice.variant_config(dict(smoke, split_untrained="split_state"), "no-none", "split")
+    assert old["interchoice_options"] == {"untrained": "split_state"}
+    assert nb201_interchoice.variant_config(smoke, "no-none", "bias")["interchoice_options"] is None
+    config = dict(nb201_compare.PRESETS["smoke"], preset="smoke")
+    assert nb201_compare.method_config(config, "interchoice-split")["interchoice_options"] == {
+        "untrained": "last_trained"}
+    made_before = nb201_spos._interchoice_choices({"interchoice": "split", "interchoice_options": None})
+    assert made_before["choices"].options["untrained"] == "split_state"
+    assert InterChoices.from_config({"mode": "split", "priors": None, "options": {}}).options == {
+        "untrained": "split_state"}
+    assert InterChoices.from_config(InterChoices("split").get_config()) == InterChoices("split")
+    assert InterChoices("split").options == {"untrained": "last_trained"}
