@@ -5,13 +5,26 @@ import numpy as np
 _MAX_ENUMERATED = 10**7
 
 
-def sample_pool(space, size, seed=None):
+def sample_pool(space, size, seed=None, options=None):
     """`size` distinct architectures of `space` drawn uniformly (seeded), as
     an int32 `(size, num_choices)` matrix of option indices.
 
+    Args:
+        space: the `SearchSpace`.
+        size: N.
+        seed: the draw's seed.
+        options: `{label: [option, ...]}`: draw only from these options of
+            the labels given (e.g. the options the supernet trains); None,
+            the whole space.
+
     Raises:
-        ValueError: `size` < 1 or larger than the space.
+        ValueError: `size` < 1 or larger than the space (or `options`' part
+            of it), or an option `space` does not have.
     """
+    if options is not None:
+        allowed = _allowed(space, options)
+        sub = sample_pool(_Sizes([len(a) for a in allowed]), size, seed)
+        return np.asarray([[allowed[c][i] for c, i in enumerate(row)] for row in sub], "int32")
     total = len(space)
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1 or size > total:
         raise ValueError(
@@ -35,6 +48,33 @@ def sample_pool(space, size, seed=None):
             seen.add(row)
             rows.append(row)
     return np.asarray(rows, "int32")
+
+
+class _Sizes:
+    """What `sample_pool` reads of a space: its options per choice."""
+
+    def __init__(self, sizes):
+        self.num_options = tuple(int(n) for n in sizes)
+
+    def __len__(self):
+        return int(np.prod(self.num_options, dtype=np.int64))
+
+
+def _allowed(space, options):
+    """Per choice (label order), the indices of the options `options` keeps."""
+    unknown = sorted(set(options) - set(space.labels))
+    result = []
+    for label, names in space.choices.items():
+        keep = list(options.get(label, names))
+        bad = [o for o in keep if o not in names]
+        if unknown or bad or not keep:
+            raise ValueError(
+                "Invalid value for argument `pool_options`. Expected {label: [option, ...]} with "
+                f"labels of the space and at least one of each label's options. Received: "
+                f"{dict(options)!r} (unknown labels {unknown}, options {bad})"
+            )
+        result.append([list(names).index(o) for o in keep])
+    return result
 
 
 def nearest_members(pool, path, order=None):

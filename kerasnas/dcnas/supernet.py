@@ -75,12 +75,18 @@ class DCNASSupernet(Supernet):
             float (ablations lambda = 0 and 1; the meta network still learns,
             for the clustering).
         feature_choice: `"last"` or `"first"` (see above).
+        pool_options: `{label: [option, ...]}`: the pool is drawn from these
+            options only, e.g. the ones the supernet trains (without
+            NAS-Bench-201's 'none', which training masks: a pool from the
+            whole space would train paths SPOS never trains); None, the
+            whole space (kerasnas before issue #35).
         **kwargs: `kerasnas.Supernet`'s (`seed`, `weight_decay`, ...).
     """
 
     def __init__(
         self, space, local_copies=None, pool_size=10000, pool_seed=None, layer_order=None, lambda_scale="lr",
-        meta_learning_rate=0.1, meta_interval=20, pair_lambda=None, feature_choice="last", **kwargs,
+        meta_learning_rate=0.1, meta_interval=20, pair_lambda=None, feature_choice="last",
+        pool_options=None, **kwargs,
     ):
         if isinstance(space, dict):
             space = keras.saving.deserialize_keras_object(space)
@@ -120,12 +126,14 @@ class DCNASSupernet(Supernet):
             )
         labels = list(space.labels)
         order = _resolve_order(layer_order, labels)
-        pool = sample_pool(space, pool_size, kwargs.get("seed") if pool_seed is None else pool_seed)
+        pool_options = None if pool_options is None else {k: list(v) for k, v in pool_options.items()}
+        pool = sample_pool(space, pool_size, kwargs.get("seed") if pool_seed is None else pool_seed, pool_options)
         super().__init__(space, **kwargs)
         self.copies = int(copies)
         self.layer_order = order
         self.pool_size = int(pool_size)
         self.pool_seed = pool_seed
+        self.pool_options = pool_options
         self.lambda_scale = lambda_scale
         self.meta_learning_rate = float(meta_learning_rate)
         self.meta_interval = meta_interval
@@ -389,6 +397,7 @@ class DCNASSupernet(Supernet):
             **super().get_config(),
             "pool_size": self.pool_size,
             "pool_seed": self.pool_seed,
+            "pool_options": self.pool_options,
             "layer_order": [self.space.labels[p] for p in self.layer_order],
             "lambda_scale": self.lambda_scale,
             "meta_learning_rate": self.meta_learning_rate,

@@ -77,8 +77,14 @@ def supernet_options(config):
     from kerasnas.dcnas import DCNASSupernet
 
     options = config["dcnas"]
+    extra = {}
+    if options.get("pool") == "trained":  # absent from runs made before the option: the whole space
+        excluded = set(config.get("exclude_ops") or [])
+        from kerasnas.spaces import NB201_EDGES, NB201_OPS
+
+        extra["pool_options"] = {e: [o for o in NB201_OPS if o not in excluded] for e in NB201_EDGES}
     return dict(
-        supernet_class=DCNASSupernet, local_copies=options["copies"], pool_size=options["pool_size"],
+        supernet_class=DCNASSupernet, local_copies=options["copies"], pool_size=options["pool_size"], **extra,
         lambda_scale=options["lambda_scale"], meta_learning_rate=options["meta_learning_rate"],
         meta_interval=options["meta_interval"], pair_lambda=options["pair_lambda"],
         feature_choice=options["feature_choice"],
@@ -197,14 +203,20 @@ def add_dcnas_arguments(parser):
     arg("--warmup-epochs", type=_non_negative_int, help="T_w: ordinary epochs before the first layer")
     arg("--layer-epochs", type=nb201_spos._positive_int, help="T: pair epochs per layer, then as many ordinary ones")
     arg("--final-epochs", type=_non_negative_int, help="T_f: ordinary epochs after the last layer")
+    arg("--pool", choices=("trained", "full"), help="draw the pool from the options the supernet trains "
+        "(without --exclude-ops; issue #35) or from the whole space (the default, as before)")
+    arg("--lambda-scale", choices=("lr", "paper"), help="Eq. 8's lambda times the learning rate (lr, "
+        "the default) or as written (paper)")
 
 
 def dcnas_config(config, args):
     """`config` with its DCNAS options overridden by the flags given."""
     options = dict(config["dcnas"])
-    for key in ("pool_size", "copies", "warmup_epochs", "layer_epochs", "final_epochs"):
+    for key in ("pool_size", "copies", "warmup_epochs", "layer_epochs", "final_epochs", "lambda_scale"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
+    if args.pool == "trained":  # recorded only when asked: earlier runs resume as they were
+        options["pool"] = "trained"
     return dict(config, dcnas=options)
 
 

@@ -66,6 +66,33 @@ def test_pool_is_distinct_seeded_and_bounded():
         sample_pool(space, len(space) + 1)
 
 
+def test_pool_from_the_trained_options_only():
+    # Issue #35: training masks 'none', so a pool from the whole space would
+    # train paths SPOS never trains; `pool_options` draws from the rest.
+    space = tiny_space()
+    trained = {label: [o for o in options if o != "none"] for label, options in space.choices.items()}
+    pool = sample_pool(space, 200, seed=3, options=trained)
+    none = list(space.choices[space.labels[0]]).index("none")
+    assert pool.shape == (200, len(space.labels)) and not (pool == none).any()
+    assert len({tuple(r) for r in pool}) == 200
+    assert (pool == none).any(axis=1).mean() == 0 < (sample_pool(space, 200, seed=3) == none).any(axis=1).mean()
+    np.testing.assert_array_equal(sample_pool(space, 200, seed=3, options=None), sample_pool(space, 200, seed=3))
+    with pytest.raises(ValueError, match="`pool_size`"):  # 4 ** 6 = 4096 architectures left
+        sample_pool(space, 4097, seed=0, options=trained)
+    with pytest.raises(ValueError, match="`pool_options`"):
+        sample_pool(space, 10, options={"1<-0": ["conv_7x7"]})
+    supernet = space.build_supernet(supernet_class=DCNASSupernet, pool_size=50, seed=0, pool_options=trained)
+    assert not (np.asarray(supernet.pool) == none).any()
+    assert DCNASSupernet.from_config(supernet.get_config()).pool_options == trained
+    from kerasnas.recipes import nb201_dcnas
+
+    config = dict(nb201_dcnas.PRESETS["smoke"], exclude_ops=["none"])
+    assert "pool_options" not in nb201_dcnas.supernet_options(config)  # runs made before the option
+    config["dcnas"] = dict(config["dcnas"], pool="trained")
+    assert nb201_dcnas.supernet_options(config)["pool_options"]["3<-2"] == [
+        "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]
+
+
 def test_nearest_member_rule():
     pool = np.array([[0, 0, 0], [0, 1, 1], [1, 1, 0]])
     # Layer 0: rows 0 and 1 take option 0, both one layer away: the lower
