@@ -192,21 +192,26 @@ def _own_space(b, images):
     return keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x))
 
 
-@pytest.mark.parametrize("kind", ["nb201", "mobilenet", "darts", "function"])
-def test_a_new_choice_factory_builds_every_space_without_editing_it(kind, tmp_path):
-    # Issue #34: adding a method needs no edit in kerasnas/spaces. A factory
-    # written here (outside the library) reaches every choice point of every
-    # built-in space and of a user's space, survives `.keras`, and leaves the
-    # children plain.
+def _space_of_kind(kind):
+    """A tiny space of each kind: NB201, MobileNet, DARTS and a function space."""
     from nas_helpers import tiny_mobilenet, tiny_space
 
-    space = {
+    return {
         "nb201": lambda: tiny_space(),
         "mobilenet": lambda: tiny_mobilenet(),
         "darts": lambda: kerasnas.spaces.Darts(num_classes=5, channels=4, layers=3,
                                                input_shape=(8, 8, 3), op_set="s3"),
         "function": lambda: kerasnas.spaces.from_function(_own_space, input_shape=(8, 8, 3)),
     }[kind]()
+
+
+@pytest.mark.parametrize("kind", ["nb201", "mobilenet", "darts", "function"])
+def test_a_new_choice_factory_builds_every_space_without_editing_it(kind, tmp_path):
+    # Issue #34: adding a method needs no edit in kerasnas/spaces. A factory
+    # written here (outside the library) reaches every choice point of every
+    # built-in space and of a user's space, survives `.keras`, and leaves the
+    # children plain.
+    space = _space_of_kind(kind)
     plain = space.build_supernet(seed=0)
     doubled = space.build_supernet(seed=0, choices=_DoubledChoices())
     assert len(doubled.choice_layers()) == len(plain.choice_layers()) > 0
@@ -249,15 +254,7 @@ def test_a_supernet_saved_before_choice_factories_loads_with_its_method():
 def test_every_space_names_its_architectures_by_a_string_that_parses_back(kind):
     # One codec on the base class (JSON; NAS-Bench-201 its benchmark's
     # string): result files, the command line's --arch and messages use it.
-    from nas_helpers import tiny_mobilenet, tiny_space
-
-    space = {
-        "nb201": lambda: tiny_space(),
-        "mobilenet": lambda: tiny_mobilenet(),
-        "darts": lambda: kerasnas.spaces.Darts(num_classes=5, channels=4, layers=3,
-                                               input_shape=(8, 8, 3), op_set="s3"),
-        "function": lambda: kerasnas.spaces.from_function(_own_space, input_shape=(8, 8, 3)),
-    }[kind]()
+    space = _space_of_kind(kind)
     archs = [space.sample(seed) for seed in range(6)]
     for arch in archs:
         assert space.from_string(space.to_string(arch)) == arch

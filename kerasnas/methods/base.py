@@ -133,6 +133,9 @@ class Method:
     needs_arch_data = False
     step_cost = 1.0
     combines = True
+    # More keyword arguments of the supernet class a method was given
+    # (`**supernet_options`); part of its config.
+    _options = {}
 
     # --- configuration ---
     def get_config(self):
@@ -143,6 +146,7 @@ class Method:
             if parameter.name == "self" or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
                 continue
             config[parameter.name] = getattr(self, parameter.name)
+        config.update(self._options)  # a subclass' **supernet_options
         return {"name": type(self).name, "options": _plain(config)}
 
     def __eq__(self, other):
@@ -167,7 +171,7 @@ class Method:
         return None
 
     def supernet_options(self):
-        return {}
+        return dict(self._options)
 
     def path_sampler(self, space):
         return None

@@ -42,14 +42,6 @@ class DARTS(Method):
         if supernet_options.get("relaxation", "darts") != "darts":
             self.name = supernet_options["relaxation"]
 
-    def get_config(self):
-        config = super().get_config()
-        config["options"].update(self._options)
-        return config
-
-    def supernet_options(self):
-        return dict(self._options)
-
     def compile(self, supernet, optimizer, loss, metrics=None):
         import keras
 

@@ -49,18 +49,13 @@ class DCNAS(Method):
         self._options = dict(supernet_options)
         self.supernet_class = DCNASSupernet
 
-    def get_config(self):
-        config = super().get_config()
-        config["options"].update(self._options)
-        return config
-
     def choices(self):
         from kerasnas.layers import LocalCopies
 
         return LocalCopies(self.copies)
 
     def supernet_options(self):
-        return dict(self._options, pool_size=self.pool_size)
+        return dict(super().supernet_options(), pool_size=self.pool_size)
 
     def callbacks(self, supernet, epochs, data, seed):
         from kerasnas.dcnas import DCNASSchedule

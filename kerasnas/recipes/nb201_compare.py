@@ -602,7 +602,7 @@ def make_table(entries, seeds):
         m: nb201_pada.versus(
             {n: r["cifar10"][m]["values"] for n, r in table["rows"].items() if not n.startswith("baseline:")}
         )
-        for m in nb201_pada.VERSUS_METRICS
+        for m in nb201_pada.VERSUS_METRICS if m in METRICS
     }
     return table
 
