@@ -414,8 +414,7 @@ def load_arrays(name_or_path, split="train", data_dir=None, indices_file=None):
     _check_split(split)
     if split.startswith("search_"):
         x, y = load_arrays(name_or_path, "train", data_dir=data_dir)
-        halves = _split_indices(len(x), 0, indices_file)
-        index = halves[0] if split == "search_train" else halves[1]
+        index = _search_half(split, len(x), indices_file)
         return x[index], y[index]
     if kind == "digits":
         x, y = _digits(split)
@@ -532,8 +531,7 @@ def stream(name_or_path, split="train", data_dir=None, limit=None, indices_file=
         x, y = load_arrays(name_or_path, source, data_dir=data_dir)
         index = np.arange(len(x), dtype="int64")
         if split.startswith("search_"):
-            halves = _split_indices(len(x), 0, indices_file)
-            index = halves[0] if split == "search_train" else halves[1]
+            index = _search_half(split, len(x), indices_file)
         if limit is not None:
             index = index[:limit]
         return tf.data.Dataset.from_tensor_slices((x[index], y[index].astype("int64"), index))
@@ -552,9 +550,8 @@ def stream(name_or_path, split="train", data_dir=None, limit=None, indices_file=
     )
     if split.startswith("search_"):
         size = info(name_or_path, data_dir)["num_examples"]["train"]
-        halves = _split_indices(size, 0, indices_file)
         member = np.zeros(size, bool)
-        member[halves[0] if split == "search_train" else halves[1]] = True
+        member[_search_half(split, size, indices_file)] = True
         member = tf.constant(member)
         ds = ds.filter(lambda x, y, i: tf.gather(member, tf.minimum(i, size - 1)) & (i < size))
     if limit is not None:
@@ -631,6 +628,12 @@ def _read_indices_file(indices_file, num_examples):
             "indices_file", "disjoint train and valid indices", indices_file
         )
     return train, valid
+
+
+def _search_half(split, num_examples, indices_file):
+    """The indices of `"train"` in the search half `split`."""
+    halves = _split_indices(num_examples, 0, indices_file)
+    return halves[0] if split == "search_train" else halves[1]
 
 
 def _split_indices(num_examples, seed, indices_file):
@@ -778,8 +781,7 @@ def load(
         source = "test" if split == "test" else "train"
         x, y = load_arrays(name_or_path, source, data_dir=data_dir)
         if split.startswith("search_"):
-            halves = _split_indices(len(x), 0, indices_file)
-            index = halves[0] if split == "search_train" else halves[1]
+            index = _search_half(split, len(x), indices_file)
         else:
             index = np.arange(len(x), dtype="int64")
         if limit is not None:

@@ -205,8 +205,9 @@ class Method:
         declared = {}
         if self.supernet_class is not None:
             declared["supernet_class"] = self.supernet_class
-        if self.choices() is not None:
-            declared["choices"] = self.choices()
+        choices = self.choices()
+        if choices is not None:
+            declared["choices"] = choices
         sampler = self.path_sampler(space)
         if sampler is not None:
             declared["path_sampler"] = sampler

@@ -202,10 +202,9 @@ def leaf_report(result, leaves, benchmark):
     true = np.array([float(benchmark.query(r["arch"])["test_acc"]) for r in rows])
     report = {f"spearman_at_top_{k:g}%": top_k_spearman(pred, true, k / 100) for k in (0.2, 0.5)}
     taus, best = [], []
-    space = benchmark.space
+    archs = [benchmark.space.from_string(r["arch"]) for r in rows]
     for mask in (leaves or {}).values():
-        inside = np.array([all(op in mask[label] for label, op in space.from_string(r["arch"]).items())
-                           for r in rows])
+        inside = np.array([all(op in mask[label] for label, op in arch.items()) for arch in archs])
         if inside.sum() >= 3:
             taus.append(kendall_tau(pred[inside], true[inside]))
         if inside.any():
